@@ -1,0 +1,123 @@
+package mpmeter
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// fieldPath names a member in a validation message the way AWS JSON services
+// do: camelCase members, 1-based list indexes followed by ".member"
+// (usageRecords.1.member.dimension). It is built only when a message is.
+type fieldPath struct {
+	parent *fieldPath
+	name   string
+	index  int // list element (1-based) when name is empty
+}
+
+func (p *fieldPath) String() string {
+	var parts []string
+	for q := p; q != nil; q = q.parent {
+		if q.name != "" {
+			parts = append(parts, q.name)
+		} else {
+			parts = append(parts, "member", strconv.Itoa(q.index))
+		}
+	}
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return strings.Join(parts, ".")
+}
+
+// validationErrors collects constraint violations in AWS's message format.
+type validationErrors struct {
+	msgs []string
+}
+
+func (e *validationErrors) add(p *fieldPath, value, constraint string) {
+	e.msgs = append(e.msgs, "Value "+value+" at '"+p.String()+"' failed to satisfy constraint: "+constraint)
+}
+
+func (e *validationErrors) missing(p *fieldPath) {
+	e.add(p, "null", "Member must not be null")
+}
+
+func quoteValue(s string) string { return "'" + s + "'" }
+
+func (e *validationErrors) checkString(p *fieldPath, s string, hasMin bool, min int64, hasMax bool, max int64, re *regexp.Regexp, pattern string, enum []string) {
+	n := int64(utf8.RuneCountInString(s))
+	if hasMin && n < min {
+		e.add(p, quoteValue(s), "Member must have length greater than or equal to "+strconv.FormatInt(min, 10))
+	}
+	if hasMax && n > max {
+		e.add(p, quoteValue(s), "Member must have length less than or equal to "+strconv.FormatInt(max, 10))
+	}
+	if re != nil && !re.MatchString(s) {
+		e.add(p, quoteValue(s), "Member must satisfy regular expression pattern: "+pattern)
+	}
+	if enum != nil {
+		for _, v := range enum {
+			if v == s {
+				return
+			}
+		}
+		e.add(p, quoteValue(s), "Member must satisfy enum value set: ["+strings.Join(enum, ", ")+"]")
+	}
+}
+
+func (e *validationErrors) checkInt(p *fieldPath, v int64, hasMin bool, min int64, hasMax bool, max int64) {
+	if hasMin && v < min {
+		e.add(p, quoteValue(strconv.FormatInt(v, 10)), "Member must have value greater than or equal to "+strconv.FormatInt(min, 10))
+	}
+	if hasMax && v > max {
+		e.add(p, quoteValue(strconv.FormatInt(v, 10)), "Member must have value less than or equal to "+strconv.FormatInt(max, 10))
+	}
+}
+
+func (e *validationErrors) checkListLen(p *fieldPath, list any, hasMin bool, min int64, hasMax bool, max int64) {
+	n := int64(listLen(list))
+	if (hasMin && n < min) || (hasMax && n > max) {
+		value, _ := json.Marshal(list)
+		if hasMin && n < min {
+			e.add(p, quoteValue(string(value)), "Member must have length greater than or equal to "+strconv.FormatInt(min, 10))
+		} else {
+			e.add(p, quoteValue(string(value)), "Member must have length less than or equal to "+strconv.FormatInt(max, 10))
+		}
+	}
+}
+
+func listLen(list any) int {
+	switch l := list.(type) {
+	case []UsageRecord:
+		return len(l)
+	case []UsageAllocation:
+		return len(l)
+	case []Tag:
+		return len(l)
+	case []UsageRecordResult:
+		return len(l)
+	case []string:
+		return len(l)
+	}
+	panic("listLen: unexpected list type")
+}
+
+func (e *validationErrors) err() error {
+	if len(e.msgs) == 0 {
+		return nil
+	}
+	return ValidationError(e.msgs...)
+}
+
+// ValidationError returns a ValidationException in the AWS message format:
+// "N validation error(s) detected: " and the violations joined by "; ".
+func ValidationError(violations ...string) *Error {
+	noun := "errors"
+	if len(violations) == 1 {
+		noun = "error"
+	}
+	return &Error{Code: CodeValidation, Message: strconv.Itoa(len(violations)) + " validation " + noun + " detected: " + strings.Join(violations, "; ")}
+}

@@ -1,0 +1,182 @@
+package mpmeter
+
+import (
+	"time"
+)
+
+// Account is an AWS account: a seller's, a buyer's, or both.
+type Account struct {
+	ID   string // 12 digits
+	Name string
+}
+
+// AccessKey is a credential an account signs requests with.
+type AccessKey struct {
+	ID        string
+	Secret    string
+	AccountID string
+	// Workload is non-nil when the key belongs to a buyer's running software.
+	Workload *Workload
+}
+
+// Workload platforms.
+const (
+	PlatformEC2       = "ec2"
+	PlatformECS       = "ecs"
+	PlatformEKS       = "eks"
+	PlatformFargate   = "fargate"
+	PlatformAgentCore = "agentcore"
+)
+
+// Workload is a buyer's running software that calls MeterUsage or
+// RegisterUsage with its own credentials.
+type Workload struct {
+	ID       string // an instance id, task id, pod name, ...
+	Platform string // one of the Platform constants
+	Region   string // where it runs; the endpoint region must match
+}
+
+// Product types.
+const (
+	ProductSaaS      = "saas"
+	ProductAMI       = "ami"
+	ProductContainer = "container"
+)
+
+// Product is a listing: a product code, its seller, its type and its
+// metering dimensions.
+type Product struct {
+	Code            string
+	SellerAccountID string
+	Type            string // one of the Product constants
+	Dimensions      []string
+}
+
+// HasDimension reports whether name is one of p's dimensions.
+func (p Product) HasDimension(name string) bool {
+	for _, d := range p.Dimensions {
+		if d == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Subscription statuses.
+const (
+	SubscriptionActive    = "active"
+	SubscriptionCancelled = "cancelled"
+	SubscriptionExpired   = "expired"
+)
+
+// Subscription is a buyer's agreement for a product. LicenseArn identifies it;
+// CustomerIdentifier is unique within the product.
+type Subscription struct {
+	AccountID          string
+	ProductCode        string
+	CustomerIdentifier string
+	LicenseArn         string
+	Status             string // one of the Subscription constants
+	CreatedAt          time.Time
+}
+
+// Active reports whether s allows metering.
+func (s Subscription) Active() bool { return s.Status == SubscriptionActive }
+
+// RegistrationToken is what the buyer's browser posts to a SaaS seller's
+// fulfillment URL; ResolveCustomer turns it into the subscription's identity.
+type RegistrationToken struct {
+	Token       string
+	AccountID   string
+	ProductCode string
+	// LicenseArn picks one of the account's subscriptions to the product when
+	// it has several; empty means the account's subscription to the product.
+	LicenseArn string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// SigningKey is one version of the RSA key that signs RegisterUsage tokens.
+type SigningKey struct {
+	Version int
+	// PrivateKeyPEM is the PKCS#8 private key; stores keep it encrypted at
+	// rest when the service is given an encryption key.
+	PrivateKeyPEM []byte
+	PublicKeyPEM  []byte
+	CreatedAt     time.Time
+}
+
+// Metering record kinds: which operation produced the record.
+const (
+	UsageBatch    = "BatchMeterUsage"
+	UsageMeter    = "MeterUsage"
+	UsageRegister = "RegisterUsage"
+)
+
+// Allocation is one tagged bucket of a record's quantity.
+type Allocation struct {
+	Quantity int64 `json:"q"`
+	Tags     []AllocationTag `json:"t,omitempty"`
+}
+
+// AllocationTag is one key/value tag of an allocation.
+type AllocationTag struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
+}
+
+// MeteringRecord is one accepted unit of metered usage.
+type MeteringRecord struct {
+	MeteringRecordID   string
+	Kind               string // UsageBatch, UsageMeter or UsageRegister
+	ProductCode        string
+	SellerAccountID    string
+	CustomerAccountID  string
+	CustomerIdentifier string // set for SaaS records
+	LicenseArn         string
+	WorkloadID         string // set for MeterUsage and RegisterUsage
+	Dimension          string
+	Timestamp          time.Time
+	Quantity           int64
+	Allocations        []Allocation
+	// DedupKey names the slot a record occupies: a second record with the
+	// same key is not stored. Empty means the record is never deduplicated.
+	DedupKey string
+	// Fingerprint says what "the same record" means within a slot: a second
+	// record with the same key and fingerprint is the same record again; with
+	// another fingerprint it is a duplicate.
+	Fingerprint string
+	CreatedAt   time.Time
+}
+
+// MeteringOutcome is what a store did with one record.
+type MeteringOutcome struct {
+	// Created is true when the record was stored now; false when a record
+	// with the same DedupKey (or the same idempotency token) was already
+	// stored, in which case Record is that stored record.
+	Created bool
+	Record  MeteringRecord
+}
+
+// IdempotencyToken is a client token (MeterUsage's ClientToken) that makes a
+// retried request return its first answer.
+type IdempotencyToken struct {
+	// Scope is who the token belongs to (the calling workload); tokens of
+	// different scopes never collide.
+	Scope string
+	Token string
+	// Fingerprint is a digest of the request's parameters: the same token
+	// with another fingerprint is an IdempotencyConflictException.
+	Fingerprint string
+	ExpiresAt   time.Time
+}
+
+// UsageFilter selects usage records. Zero fields do not filter.
+type UsageFilter struct {
+	ProductCode       string
+	SellerAccountID   string
+	CustomerAccountID string
+	Kind              string
+	From, To          time.Time // Timestamp in [From, To)
+	Limit             int       // 0: no limit
+}

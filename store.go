@@ -1,0 +1,81 @@
+package mpmeter
+
+import "context"
+
+// Store is where the marketplace and its usage live. Implementations:
+// sqlstore (SQLite, the embedded default; PostgreSQL for several nodes).
+//
+// Failure modes, for every method:
+//   - ErrNotFound (possibly wrapped) when a looked-up row does not exist;
+//     nothing else uses it.
+//   - ErrIdempotencyConflict from RecordUsage and ErrExists from
+//     AddSigningKey, as documented there.
+//   - A context error when ctx ends first; nothing was committed.
+//   - Any other error means the database failed (unreachable, disk full,
+//     corrupt, a constraint the caller should have prevented). Callers treat
+//     it as internal: nothing of the failed call was committed, and the
+//     client is told to retry. A store never reports success for a write it
+//     did not commit durably.
+//
+// Implementations are safe for concurrent use.
+type Store interface {
+	// AccessKey returns the access key with this id.
+	AccessKey(ctx context.Context, id string) (AccessKey, error)
+	// Product returns the product with this code.
+	Product(ctx context.Context, code string) (Product, error)
+	// Subscription returns the subscription with this license ARN.
+	Subscription(ctx context.Context, licenseArn string) (Subscription, error)
+	// SubscriptionByCustomer returns the product's subscription whose
+	// CustomerIdentifier is customerIdentifier.
+	SubscriptionByCustomer(ctx context.Context, productCode, customerIdentifier string) (Subscription, error)
+	// SubscriptionsOf returns the account's subscriptions to the product,
+	// oldest first; an empty slice (not ErrNotFound) when there are none.
+	SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]Subscription, error)
+	// RegistrationToken returns the registration token with this value.
+	RegistrationToken(ctx context.Context, token string) (RegistrationToken, error)
+
+	// PutAccount creates or updates an account by id.
+	PutAccount(ctx context.Context, a Account) error
+	// PutAccessKey creates or updates an access key by id. Its account must
+	// exist.
+	PutAccessKey(ctx context.Context, k AccessKey) error
+	// PutProduct creates or updates a product by code, replacing its
+	// dimensions. Its seller account must exist.
+	PutProduct(ctx context.Context, p Product) error
+	// PutSubscription creates or updates a subscription by license ARN. A
+	// CustomerIdentifier already used by another subscription of the same
+	// product is an error. CreatedAt is kept from the first put.
+	PutSubscription(ctx context.Context, s Subscription) error
+	// PutRegistrationToken creates or updates a registration token by value.
+	PutRegistrationToken(ctx context.Context, t RegistrationToken) error
+
+	// RecordUsage stores records atomically: all of them or none.
+	//
+	// A record whose DedupKey is non-empty and already stored (by an earlier
+	// call or earlier in recs) is not stored again; its outcome has
+	// Created=false and the stored record, which the caller compares by
+	// Fingerprint. Concurrent calls with the same DedupKey store exactly one
+	// record.
+	//
+	// With tok non-nil (then len(recs) must be 1): when an unexpired token of
+	// the same Scope and Token is stored with the same Fingerprint, nothing is
+	// stored and the outcome is the record the token answered first
+	// (Created=false); with another Fingerprint the call fails with
+	// ErrIdempotencyConflict. Otherwise the token is stored (replacing an
+	// expired one) in the same transaction, pointing at the outcome's record.
+	RecordUsage(ctx context.Context, recs []MeteringRecord, tok *IdempotencyToken) ([]MeteringOutcome, error)
+	// Usage returns stored records matching f, ordered by Timestamp then
+	// MeteringRecordID.
+	Usage(ctx context.Context, f UsageFilter) ([]MeteringRecord, error)
+
+	// SigningKeys returns every signing key version, oldest first. The
+	// private key bytes are returned as they were put (the caller encrypts).
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// AddSigningKey stores a new key version. A version that exists already
+	// is an error wrapping ErrExists (another node added it first; re-read
+	// and use that one).
+	AddSigningKey(ctx context.Context, k SigningKey) error
+
+	// Close releases the database. Calls after Close fail.
+	Close() error
+}
