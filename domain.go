@@ -115,7 +115,7 @@ const (
 
 // Allocation is one tagged bucket of a record's quantity.
 type Allocation struct {
-	Quantity int64 `json:"q"`
+	Quantity int64           `json:"q"`
 	Tags     []AllocationTag `json:"t,omitempty"`
 }
 

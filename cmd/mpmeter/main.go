@@ -1,0 +1,68 @@
+// Command mpmeter runs the AWS Marketplace Metering Service locally.
+//
+//	mpmeter serve [--demo] [--listen ADDR] [--db PATH|URL] [--seed FILE] ...
+//	mpmeter keys public --version N [--db ...]
+//	mpmeter keys rotate [--db ...]
+//	mpmeter seed check FILE
+//	mpmeter seed demo
+//
+// Every flag can also come from the environment (MPMETER_ + the flag name in
+// upper case with dashes as underscores: --listen is MPMETER_LISTEN) or from a
+// YAML config file (--config FILE, keys are flag names). Flags beat the
+// environment, which beats the file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "mpmeter:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `mpmeter — the AWS Marketplace Metering Service, runnable anywhere.
+
+Usage:
+  mpmeter serve [flags]              serve the Metering API (try: mpmeter serve --demo)
+  mpmeter keys public --version N    print a RegisterUsage public key (PEM)
+  mpmeter keys rotate                add a new signing key version
+  mpmeter seed check FILE            validate a seed file
+  mpmeter seed demo                  print the built-in demo seed
+
+Run "mpmeter COMMAND -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		return keysCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "seed":
+		return seedCommand(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+	return errUsage
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mpmeter/mpmeter/seed"
+	"github.com/mpmeter/mpmeter/server"
+	"github.com/mpmeter/mpmeter/service"
+)
+
+// serveConfig is the serve command's settings.
+type serveConfig struct {
+	listen, db, seedPath, logLevel, logFormat, keyEncryptionKey string
+	demo                                                        bool
+	usageWindow, futureTolerance, tokenTTL, clientTokenTTL      time.Duration
+	maxSkew, shutdownTimeout                                    time.Duration
+	rateLimit                                                   float64
+	rateBurst                                                   int
+}
+
+func serveFlags(c *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to serve the API on (port 0 picks a free one)")
+	fs.StringVar(&c.db, "db", "mpmeter.db", "SQLite database file, or a postgres:// URL")
+	fs.StringVar(&c.seedPath, "seed", "", "YAML seed file to apply at start (idempotent)")
+	fs.BoolVar(&c.demo, "demo", false, "start with the built-in demo seed in a temporary database (unless --db is given)")
+	fs.DurationVar(&c.usageWindow, "usage-window", service.DefaultUsageWindow, "how far in the past usage timestamps are accepted")
+	fs.DurationVar(&c.futureTolerance, "future-tolerance", 0, "how far in the future usage timestamps are accepted")
+	fs.DurationVar(&c.tokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of seeded registration tokens without expires_at")
+	fs.DurationVar(&c.clientTokenTTL, "client-token-ttl", service.DefaultClientTokenTTL, "how long MeterUsage ClientTokens are remembered")
+	fs.DurationVar(&c.maxSkew, "max-skew", 15*time.Minute, "allowed difference between a request's X-Amz-Date and the wall clock")
+	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts RegisterUsage signing keys at rest (prefer the environment variable)")
+	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
+	fs.IntVar(&c.rateBurst, "rate-burst", 10, "how many calls above --rate-limit a burst may make")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	return fs
+}
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"usage-window": c.usageWindow, "token-ttl": c.tokenTTL, "client-token-ttl": c.clientTokenTTL, "max-skew": c.maxSkew} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be positive, got %s", name, d))
+		}
+	}
+	if c.futureTolerance < 0 {
+		errs = append(errs, fmt.Errorf("--future-tolerance must not be negative"))
+	}
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: %v", c.listen, err))
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format must be text or json"))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level: %v", err))
+	}
+	if c.rateLimit < 0 || c.rateBurst < 1 {
+		errs = append(errs, fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1"))
+	}
+	if c.db == "" {
+		errs = append(errs, fmt.Errorf("--db must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c serveConfig
+	fs := serveFlags(&c)
+	if err := parseFlags(fs, args, getenv, stderr); err != nil {
+		return err
+	}
+	dbGiven := false
+	fs.Visit(func(f *flag.Flag) { dbGiven = dbGiven || f.Name == "db" })
+	dbGiven = dbGiven || getenv("MPMETER_DB") != ""
+	if err := c.validate(); err != nil {
+		return err
+	}
+	logger := newLogger(stderr, c.logLevel, c.logFormat)
+
+	var seedFile *seed.File
+	switch {
+	case c.seedPath != "":
+		f, err := seed.Load(c.seedPath)
+		if err != nil {
+			return err
+		}
+		seedFile = f
+	case c.demo:
+		seedFile = seed.Demo()
+	}
+	if c.demo && !dbGiven {
+		dir, err := os.MkdirTemp("", "mpmeter-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.db = filepath.Join(dir, "demo.db")
+	}
+
+	srv, err := server.New(ctx, server.Config{
+		DB:               c.db,
+		Seed:             seedFile,
+		UsageWindow:      c.usageWindow,
+		FutureTolerance:  c.futureTolerance,
+		TokenTTL:         c.tokenTTL,
+		ClientTokenTTL:   c.clientTokenTTL,
+		MaxSkew:          c.maxSkew,
+		KeyEncryptionKey: c.keyEncryptionKey,
+		RateLimit:        c.rateLimit,
+		RateBurst:        c.rateBurst,
+		Logger:           logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	endpoint := "http://" + ln.Addr().String()
+	hs := &http.Server{
+		Handler:           srv.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("listening", "endpoint", endpoint, "db", redactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
+	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", endpoint)
+	if c.demo {
+		printDemo(stdout, endpoint)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	return hs.Shutdown(shutdownCtx)
+}
+
+// redactDSN hides a PostgreSQL URL's password in logs.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.LastIndex(dsn, "@"); at > i {
+			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
+				return dsn[:i+3+colon] + ":***" + dsn[at:]
+			}
+		}
+	}
+	return dsn
+}
+
+func printDemo(w io.Writer, endpoint string) {
+	fmt.Fprintf(w, `
+Demo marketplace loaded (a temporary database unless --db was given).
+  Seller 111122223333:  AWS_ACCESS_KEY_ID=AKIAEXAMPLESELLER001  AWS_SECRET_ACCESS_KEY=seller-secret
+  SaaS product exampleprod1 (dimensions users, gigabytes); customer cust-example-1; registration token demo-token-1
+  Buyer workloads (MeterUsage/RegisterUsage): EC2 AKIAEXAMPLEEC2000001/ec2-secret, ECS AKIAEXAMPLEECS000001/ecs-secret
+
+Try it with the AWS CLI:
+  export AWS_ACCESS_KEY_ID=AKIAEXAMPLESELLER001 AWS_SECRET_ACCESS_KEY=seller-secret AWS_DEFAULT_REGION=us-east-1
+  aws meteringmarketplace resolve-customer --endpoint-url %[1]s --registration-token demo-token-1
+  aws meteringmarketplace batch-meter-usage --endpoint-url %[1]s --product-code exampleprod1 \
+      --usage-records "CustomerIdentifier=cust-example-1,Dimension=users,Quantity=3,Timestamp=$(date +%%s)"
+
+`, endpoint)
+}

@@ -1,0 +1,309 @@
+package mpmetertest_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go/aws"
+	mm "github.com/aws/aws-sdk-go/service/marketplacemetering"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/mpmetertest"
+)
+
+func ec2(t *testing.T, srv *mpmetertest.Server) *mm.MarketplaceMetering {
+	return client(t, srv, mpmetertest.EC2Key, mpmetertest.EC2Secret, mpmetertest.Region)
+}
+
+func meterInput(dim string, q int64, ts time.Time) *mm.MeterUsageInput {
+	return &mm.MeterUsageInput{ProductCode: aws.String(mpmetertest.AMIProduct), UsageDimension: aws.String(dim), UsageQuantity: aws.Int64(q), Timestamp: aws.Time(ts)}
+}
+
+func TestMeterUsageHourlyRecord(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := ec2(t, srv)
+	ts := time.Now().Add(-time.Hour)
+	first, err := c.MeterUsage(meterInput("vcpu_hours", 4, ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.StringValue(first.MeteringRecordId) == "" {
+		t.Fatal("no MeteringRecordId")
+	}
+	// aws-sdk-go fills ClientToken with a fresh UUID on every call, so this
+	// retry is deduplicated by workload + product + dimension + hour.
+	again, err := c.MeterUsage(meterInput("vcpu_hours", 4, ts.Truncate(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *again.MeteringRecordId != *first.MeteringRecordId {
+		t.Fatal("the same hour's record got a new id")
+	}
+	_, err = c.MeterUsage(meterInput("vcpu_hours", 5, ts))
+	wantCode(t, err, "DuplicateRequestException", 400)
+	other, err := c.MeterUsage(meterInput("requests", 5, ts))
+	if err != nil || *other.MeteringRecordId == *first.MeteringRecordId {
+		t.Fatalf("another dimension: %v %v", other, err)
+	}
+	// Another workload of the same buyer has its own hour.
+	ecs, err := client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, mpmetertest.Region).MeterUsage(meterInput("vcpu_hours", 5, ts))
+	if err != nil || *ecs.MeteringRecordId == *first.MeteringRecordId {
+		t.Fatalf("another workload: %v %v", ecs, err)
+	}
+	recs, _ := srv.Store.Usage(context.Background(), mpmeter.UsageFilter{ProductCode: mpmetertest.AMIProduct})
+	if len(recs) != 3 {
+		t.Fatalf("stored %d records, want 3", len(recs))
+	}
+}
+
+// ClientToken is newer than aws-sdk-go v1's model: raw signed requests here,
+// boto3 and JS v3 in the CI suites.
+func TestMeterUsageClientToken(t *testing.T) {
+	srv := mpmetertest.New(t)
+	ts := time.Now().Add(-time.Minute).Unix()
+	meter := func(key, secret string, quantity int) (int, map[string]any) {
+		t.Helper()
+		status, raw := srv.Do(t, mpmetertest.Raw{Target: "MeterUsage", Key: key, Secret: secret,
+			Body: fmt.Sprintf(`{"ProductCode":"exampleami1","Timestamp":%d,"UsageDimension":"requests","UsageQuantity":%d,"ClientToken":"token-1"}`, ts, quantity)})
+		var out map[string]any
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatal(err)
+		}
+		return status, out
+	}
+	status, first := meter(mpmetertest.EC2Key, mpmetertest.EC2Secret, 10)
+	if status != 200 || first["MeteringRecordId"] == nil {
+		t.Fatalf("%d %v", status, first)
+	}
+	status, again := meter(mpmetertest.EC2Key, mpmetertest.EC2Secret, 10)
+	if status != 200 || again["MeteringRecordId"] != first["MeteringRecordId"] {
+		t.Fatalf("same token, same parameters: %d %v", status, again)
+	}
+	status, conflict := meter(mpmetertest.EC2Key, mpmetertest.EC2Secret, 11)
+	if status != 400 || conflict["__type"] != "IdempotencyConflictException" {
+		t.Fatalf("same token, other quantity: %d %v", status, conflict)
+	}
+	// Tokens belong to a workload: another workload may use the same one.
+	if status, out := meter(mpmetertest.ECSKey, mpmetertest.ECSSecret, 11); status != 200 {
+		t.Fatalf("another workload's token space: %d %v", status, out)
+	}
+}
+
+func TestMeterUsageDryRun(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := ec2(t, srv)
+	in := meterInput("requests", 1, time.Now())
+	in.DryRun = aws.Bool(true)
+	_, err := c.MeterUsage(in)
+	if msg := wantCode(t, err, "DryRunOperation", 412); msg != "Request would have succeeded, but DryRun flag is set." {
+		t.Fatalf("message %q", msg)
+	}
+	bad := meterInput("nosuchdim", 1, time.Now())
+	bad.DryRun = aws.Bool(true)
+	_, err = c.MeterUsage(bad)
+	wantCode(t, err, "InvalidUsageDimensionException", 400)
+	recs, _ := srv.Store.Usage(context.Background(), mpmeter.UsageFilter{})
+	if len(recs) != 0 {
+		t.Fatalf("DryRun stored %d records", len(recs))
+	}
+}
+
+func TestMeterUsageErrors(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := ec2(t, srv)
+	now := time.Now()
+	_, err := client(t, srv, mpmetertest.EC2Key, mpmetertest.EC2Secret, "us-west-2").MeterUsage(meterInput("requests", 1, now))
+	wantCode(t, err, "InvalidEndpointRegionException", 400)
+	in := meterInput("requests", 1, now)
+	in.ProductCode = aws.String(mpmetertest.SaaSProduct)
+	_, err = c.MeterUsage(in)
+	wantCode(t, err, "InvalidProductCodeException", 400)
+	in.ProductCode = aws.String("nosuchproduct")
+	_, err = c.MeterUsage(in)
+	wantCode(t, err, "InvalidProductCodeException", 400)
+	_, err = c.MeterUsage(meterInput("nosuchdim", 1, now))
+	wantCode(t, err, "InvalidUsageDimensionException", 400)
+	_, err = c.MeterUsage(meterInput("requests", 1, now.Add(-7*time.Hour)))
+	wantCode(t, err, "TimestampOutOfBoundsException", 400)
+	alloc := meterInput("requests", 3, now)
+	alloc.UsageAllocations = []*mm.UsageAllocation{{AllocatedUsageQuantity: aws.Int64(1)}}
+	_, err = c.MeterUsage(alloc)
+	wantCode(t, err, "InvalidUsageAllocationsException", 400)
+	alloc.UsageAllocations = []*mm.UsageAllocation{{AllocatedUsageQuantity: aws.Int64(3), Tags: []*mm.Tag{{Key: aws.String("k"), Value: aws.String("a")}, {Key: aws.String("k"), Value: aws.String("b")}}}}
+	_, err = c.MeterUsage(alloc)
+	wantCode(t, err, "InvalidTagException", 400)
+	_, err = client(t, srv, mpmetertest.CancelledEC2Key, mpmetertest.CancelledEC2Secret, mpmetertest.Region).MeterUsage(meterInput("requests", 1, now))
+	wantCode(t, err, "CustomerNotEntitledException", 400)
+	_, err = client(t, srv, mpmetertest.BuyerKey, mpmetertest.BuyerSecret, mpmetertest.Region).MeterUsage(meterInput("requests", 1, now))
+	wantCode(t, err, "AccessDeniedException", 400)
+	_, err = client(t, srv, mpmetertest.EC2Key, mpmetertest.EC2Secret, "cn-northwest-1").MeterUsage(meterInput("requests", 1, now))
+	wantCode(t, err, "DisabledApiException", 400)
+}
+
+func TestMeterUsageAgentCoreReportsManyTimesAnHour(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := client(t, srv, mpmetertest.AgentKey, mpmetertest.AgentSecret, mpmetertest.Region)
+	ids := map[string]bool{}
+	ts := time.Now().Add(-time.Minute)
+	for q := int64(1); q <= 3; q++ {
+		in := meterInput("requests", q, ts)
+		in.ProductCode = aws.String(mpmetertest.ContainerProduct)
+		out, err := c.MeterUsage(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[*out.MeteringRecordId] = true
+	}
+	if len(ids) != 3 {
+		t.Fatalf("3 AgentCore reports in one hour got %d ids", len(ids))
+	}
+}
+
+func TestMeterUsageConcurrentIdenticalCallsStoreOnce(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := ec2(t, srv)
+	in := meterInput("vcpu_hours", 2, time.Now().Add(-time.Minute))
+	const n = 16
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out, err := c.MeterUsage(in)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = *out.MeteringRecordId
+		}(i)
+	}
+	wg.Wait()
+	for i := range ids {
+		if ids[i] != ids[0] {
+			t.Fatalf("concurrent identical calls got ids %v", ids)
+		}
+	}
+	recs, _ := srv.Store.Usage(context.Background(), mpmeter.UsageFilter{})
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records", len(recs))
+	}
+}
+
+// publicKey fetches a version's PEM over HTTP, as a seller's container would.
+func publicKey(t *testing.T, srv *mpmetertest.Server, version string) any {
+	t.Helper()
+	resp, err := http.Get(srv.URL + "/keys/public/" + version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /keys/public/%s: %d %s", version, resp.StatusCode, body)
+	}
+	block, _ := pem.Decode(body)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		t.Fatalf("not a PEM public key: %s", body)
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func TestRegisterUsageTokenVerifies(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, mpmetertest.Region)
+	out, err := c.RegisterUsage(&mm.RegisterUsageInput{ProductCode: aws.String(mpmetertest.ContainerProduct), PublicKeyVersion: aws.Int64(1), Nonce: aws.String("n-123")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.PublicKeyRotationTimestamp != nil {
+		t.Fatalf("the current key version has a rotation timestamp %v", out.PublicKeyRotationTimestamp)
+	}
+	key := publicKey(t, srv, "1")
+	claims := jwt.MapClaims{}
+	tok, err := jwt.ParseWithClaims(*out.Signature, claims, func(*jwt.Token) (any, error) { return key, nil }, jwt.WithValidMethods([]string{"PS256"}))
+	if err != nil || !tok.Valid {
+		t.Fatalf("token does not verify with the published key: %v", err)
+	}
+	if claims["productCode"] != mpmetertest.ContainerProduct || claims["publicKeyVersion"] != float64(1) || claims["nonce"] != "n-123" {
+		t.Fatalf("claims %v", claims)
+	}
+	if iat, _ := claims["iat"].(float64); time.Since(time.Unix(int64(iat), 0)).Abs() > time.Minute {
+		t.Fatalf("iat %v", claims["iat"])
+	}
+	if tok.Header["typ"] != "JWT" {
+		t.Fatalf("header %v", tok.Header)
+	}
+	// Tampering breaks it.
+	if _, err := jwt.Parse(*out.Signature+"x", func(*jwt.Token) (any, error) { return key, nil }); err == nil {
+		t.Fatal("a tampered token verified")
+	}
+	recs, _ := srv.Store.Usage(context.Background(), mpmeter.UsageFilter{Kind: mpmeter.UsageRegister})
+	if len(recs) != 1 || recs[0].ProductCode != mpmetertest.ContainerProduct || recs[0].CustomerAccountID != mpmetertest.BuyerAccount {
+		t.Fatalf("registration not recorded: %+v", recs)
+	}
+}
+
+func TestRegisterUsageRotation(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, mpmetertest.Region)
+	_, err := c.RegisterUsage(&mm.RegisterUsageInput{ProductCode: aws.String(mpmetertest.ContainerProduct), PublicKeyVersion: aws.Int64(2)})
+	wantCode(t, err, "InvalidPublicKeyVersionException", 400)
+	v, err := srv.Keys.Rotate(context.Background())
+	if err != nil || v != 2 {
+		t.Fatalf("rotate: %d %v", v, err)
+	}
+	for version, wantRotated := range map[int64]bool{1: true, 2: false} {
+		out, err := c.RegisterUsage(&mm.RegisterUsageInput{ProductCode: aws.String(mpmetertest.ContainerProduct), PublicKeyVersion: aws.Int64(version)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (out.PublicKeyRotationTimestamp != nil) != wantRotated {
+			t.Fatalf("version %d: rotation timestamp %v", version, out.PublicKeyRotationTimestamp)
+		}
+		key := publicKey(t, srv, map[int64]string{1: "1", 2: "2.pem"}[version])
+		if _, err := jwt.Parse(*out.Signature, func(*jwt.Token) (any, error) { return key, nil }); err != nil {
+			t.Fatalf("version %d token: %v", version, err)
+		}
+	}
+}
+
+func TestRegisterUsageErrors(t *testing.T) {
+	srv := mpmetertest.New(t)
+	ecs := client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, mpmetertest.Region)
+	in := func(product string, version int64) *mm.RegisterUsageInput {
+		return &mm.RegisterUsageInput{ProductCode: aws.String(product), PublicKeyVersion: aws.Int64(version)}
+	}
+	_, err := ec2(t, srv).RegisterUsage(in(mpmetertest.ContainerProduct, 1))
+	wantCode(t, err, "PlatformNotSupportedException", 400)
+	_, err = client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, "us-west-2").RegisterUsage(in(mpmetertest.ContainerProduct, 1))
+	wantCode(t, err, "InvalidRegionException", 400)
+	_, err = ecs.RegisterUsage(in(mpmetertest.AMIProduct, 1))
+	wantCode(t, err, "InvalidProductCodeException", 400)
+	_, err = ecs.RegisterUsage(in(mpmetertest.ContainerProduct, 99))
+	wantCode(t, err, "InvalidPublicKeyVersionException", 400)
+	_, err = client(t, srv, mpmetertest.CancelledECSKey, mpmetertest.CancelledECSSecret, mpmetertest.Region).RegisterUsage(in(mpmetertest.ContainerProduct, 1))
+	wantCode(t, err, "CustomerNotEntitledException", 400)
+	_, err = client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, "sa-east-1").RegisterUsage(in(mpmetertest.ContainerProduct, 1))
+	wantCode(t, err, "InvalidRegionException", 400)
+	_, err = client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, "me-south-1").RegisterUsage(in(mpmetertest.ContainerProduct, 1))
+	wantCode(t, err, "DisabledApiException", 400)
+	// Raw: version 0 is below the model's minimum.
+	status, body := srv.Do(t, mpmetertest.Raw{Target: "RegisterUsage", Key: mpmetertest.ECSKey, Secret: mpmetertest.ECSSecret, Body: `{"ProductCode":"examplecontainer1","PublicKeyVersion":0}`})
+	if code, msg := rawError(t, body); status != 400 || code != "ValidationException" || msg != "1 validation error detected: Value '0' at 'publicKeyVersion' failed to satisfy constraint: Member must have value greater than or equal to 1" {
+		t.Fatalf("%d %s %s", status, code, msg)
+	}
+}

@@ -1,0 +1,160 @@
+// Package mpmetertest starts a seeded, in-process mpmeter for Go tests — the
+// project's own and anyone else's:
+//
+//	srv := mpmetertest.New(t)
+//	sess := session.Must(session.NewSession(&aws.Config{
+//		Endpoint:    aws.String(srv.URL),
+//		Region:      aws.String(srv.Region),
+//		Credentials: credentials.NewStaticCredentials(mpmetertest.SellerKey, mpmetertest.SellerSecret, ""),
+//	}))
+//	client := marketplacemetering.New(sess)
+//
+// The server uses the built-in demo marketplace (see the seed package and
+// the constants below) unless WithSeed says otherwise, a SQLite database in
+// t.TempDir(), and a Clock the test can move.
+package mpmetertest
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mpmeter/mpmeter/seed"
+	"github.com/mpmeter/mpmeter/server"
+)
+
+// Demo marketplace credentials and names (see seed.Demo).
+const (
+	Region = "us-east-1"
+
+	SellerAccount = "111122223333"
+	SellerKey     = "AKIAEXAMPLESELLER001"
+	SellerSecret  = "seller-secret"
+
+	OtherSellerKey    = "AKIAEXAMPLEOTHER0001"
+	OtherSellerSecret = "other-secret"
+
+	BuyerAccount = "444455556666"
+	BuyerKey     = "AKIAEXAMPLEBUYER0001"
+	BuyerSecret  = "buyer-secret"
+
+	EC2Key        = "AKIAEXAMPLEEC2000001"
+	EC2Secret     = "ec2-secret"
+	ECSKey        = "AKIAEXAMPLEECS000001"
+	ECSSecret     = "ecs-secret"
+	EKSKey        = "AKIAEXAMPLEEKS000001"
+	EKSSecret     = "eks-secret"
+	FargateKey    = "AKIAEXAMPLEFARGATE01"
+	FargateSecret = "fargate-secret"
+	AgentKey      = "AKIAEXAMPLEAGENT0001"
+	AgentSecret   = "agent-secret"
+
+	// Workloads of the buyer whose subscriptions are cancelled.
+	CancelledEC2Key    = "AKIAEXAMPLECANCEL001"
+	CancelledEC2Secret = "cancelled-ec2-secret"
+	CancelledECSKey    = "AKIAEXAMPLECANCEL002"
+	CancelledECSSecret = "cancelled-ecs-secret"
+
+	SaaSProduct      = "exampleprod1"
+	AMIProduct       = "exampleami1"
+	ContainerProduct = "examplecontainer1"
+	OtherProduct     = "otherprod1"
+
+	Customer          = "cust-example-1"
+	CustomerLicense   = "arn:aws:license-manager::444455556666:license/l-0123456789abcdef"
+	CancelledCustomer = "cust-cancelled-1"
+	CancelledAccount  = "123456789012"
+
+	Token          = "demo-token-1"
+	TokenCancelled = "demo-token-cancelled"
+	TokenOther     = "demo-token-other"
+	TokenExpired   = "demo-token-expired"
+)
+
+// Server is a running in-process mpmeter.
+type Server struct {
+	*server.Server
+	// URL is the endpoint to give an SDK.
+	URL string
+	// Region is a region every operation is available in.
+	Region string
+	// Clock is the service clock; moving it never breaks signatures.
+	Clock *Clock
+	// DB is the SQLite file.
+	DB string
+}
+
+type options struct {
+	seed   *seed.File
+	config func(*server.Config)
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithSeed replaces the demo marketplace.
+func WithSeed(f *seed.File) Option { return func(o *options) { o.seed = f } }
+
+// WithConfig edits the server configuration before the server starts.
+func WithConfig(edit func(*server.Config)) Option { return func(o *options) { o.config = edit } }
+
+// New starts a server and stops it when the test ends.
+func New(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	o := options{seed: seed.Demo()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	clock := &Clock{}
+	db := filepath.Join(t.TempDir(), "mpmeter.db")
+	// Warnings and errors only: a passing test stays quiet, an internal
+	// error still shows up.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg := server.Config{DB: db, Seed: o.seed, Clock: clock, KeyEncryptionKey: "mpmetertest", Logger: logger}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	srv, err := server.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("mpmetertest: starting server: %v", err)
+	}
+	hs := httptest.NewServer(srv.Handler)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+	})
+	return &Server{Server: srv, URL: hs.URL, Region: Region, Clock: clock, DB: db}
+}
+
+// Clock is a service clock a test can set or advance. Its zero value is the
+// wall clock.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now returns wall time moved by the clock's offset.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward by d (backward when negative).
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// Set makes the clock read t now (and run on from there).
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}

@@ -1,0 +1,617 @@
+// Package seed reads, checks, writes and applies mpmeter's seed file: the YAML
+// description of a marketplace (accounts and their access keys, products,
+// subscriptions, registration tokens) that a Store starts from.
+//
+// A seed file looks like this (demo.yaml, returned by Demo, is a fuller,
+// commented example):
+//
+//	accounts:
+//	  - id: "111122223333"
+//	    name: Example Seller
+//	    access_keys:
+//	      - {id: AKIAEXAMPLESELLER001, secret: seller-secret}
+//	  - id: "444455556666"
+//	    name: Example Buyer
+//	    access_keys:
+//	      - id: AKIAEXAMPLEBUYER0001
+//	        secret: buyer-secret
+//	        workload: {id: i-0123456789abcdef0, platform: ec2, region: us-east-1}
+//	products:
+//	  - code: exampleprod1
+//	    seller: "111122223333"
+//	    type: saas
+//	    dimensions: [users, gigabytes]
+//	subscriptions:
+//	  - account: "444455556666"
+//	    product: exampleprod1
+//	    customer_identifier: cust-example-1   # optional: generated
+//	    license_arn: arn:aws:license-manager::444455556666:license/l-0123456789abcdef  # optional: generated
+//	    status: active                        # optional: active (default), cancelled, expired
+//	registration_tokens:
+//	  - {token: demo-token-1, account: "444455556666", product: exampleprod1}  # optional: license_arn, expires_at
+//
+// Applying a seed is idempotent: the values the file leaves out (a
+// subscription's customer identifier and license ARN) are derived from the
+// subscription's account and product, never drawn at random, and a
+// registration token already in the store keeps its creation and expiry
+// times.
+package seed
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// File is a seed file.
+type File struct {
+	Accounts           []Account           `yaml:"accounts,omitempty"`
+	Products           []Product           `yaml:"products,omitempty"`
+	Subscriptions      []Subscription      `yaml:"subscriptions,omitempty"`
+	RegistrationTokens []RegistrationToken `yaml:"registration_tokens,omitempty"`
+}
+
+// Account is an AWS account and the access keys it signs requests with.
+type Account struct {
+	ID         string      `yaml:"id"` // 12 digits
+	Name       string      `yaml:"name,omitempty"`
+	AccessKeys []AccessKey `yaml:"access_keys,omitempty"`
+}
+
+// AccessKey is a credential of the account it is listed under.
+type AccessKey struct {
+	ID     string `yaml:"id"` // 16-128 characters, A-Z and 0-9
+	Secret string `yaml:"secret"`
+	// Workload is set when the key belongs to a buyer's running software
+	// (MeterUsage and RegisterUsage need one).
+	Workload *Workload `yaml:"workload,omitempty"`
+}
+
+// Workload is a buyer's running software.
+type Workload struct {
+	ID       string `yaml:"id"`
+	Platform string `yaml:"platform"` // ec2, ecs, eks, fargate or agentcore
+	Region   string `yaml:"region"`
+}
+
+// Product is a listing.
+type Product struct {
+	Code       string   `yaml:"code"`
+	Seller     string   `yaml:"seller"` // an account id of the file
+	Type       string   `yaml:"type"`   // saas, ami or container
+	Dimensions []string `yaml:"dimensions,flow"`
+}
+
+// Subscription is a buyer's agreement for a product.
+type Subscription struct {
+	Account string `yaml:"account"`
+	Product string `yaml:"product"`
+	// CustomerIdentifier is derived from Account and Product when empty
+	// (CustomerIdentifierFor).
+	CustomerIdentifier string `yaml:"customer_identifier,omitempty"`
+	// LicenseArn is derived from Account and Product when empty
+	// (LicenseArnFor).
+	LicenseArn string `yaml:"license_arn,omitempty"`
+	// Status is active (the default), cancelled or expired.
+	Status string `yaml:"status,omitempty"`
+}
+
+// RegistrationToken is a token ResolveCustomer accepts.
+type RegistrationToken struct {
+	Token   string `yaml:"token"`
+	Account string `yaml:"account"`
+	Product string `yaml:"product"`
+	// LicenseArn picks one of the account's subscriptions to the product;
+	// empty means its only (or first) one.
+	LicenseArn string `yaml:"license_arn,omitempty"`
+	// ExpiresAt is when the token stops resolving; nil means tokenTTL after
+	// the token is first applied.
+	ExpiresAt *time.Time `yaml:"expires_at,omitempty"`
+}
+
+// Summary counts what Apply put into the store.
+type Summary struct {
+	Accounts, AccessKeys, Products, Subscriptions, Tokens int
+}
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+// Demo returns the built-in demo marketplace (demo.yaml), a new copy on each
+// call.
+func Demo() *File {
+	f, err := Parse(demoYAML)
+	if err != nil {
+		panic("seed: demo.yaml: " + err.Error())
+	}
+	return f
+}
+
+// Parse reads a seed file. It is strict: unknown fields, duplicate keys and
+// more than one YAML document are errors. Errors name the line when YAML
+// gives it. An empty document is an empty seed. Parse does not validate
+// (see Validate).
+func Parse(data []byte) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	f := new(File)
+	if err := dec.Decode(f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return f, nil
+		}
+		if line := badTimeLine(data); line > 0 {
+			// time.Time's own parse error does not say where it is.
+			return nil, fmt.Errorf("seed: line %d: expires_at: %w", line, err)
+		}
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, fmt.Errorf("seed: %w", err)
+	default:
+		return nil, fmt.Errorf("seed: line %d: a seed file is one YAML document", extra.Line)
+	}
+	return f, nil
+}
+
+// badTimeLine returns the line of the first registration token's expires_at
+// that is not a time, or 0.
+func badTimeLine(data []byte) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return 0
+	}
+	tokens := mapValue(doc.Content[0], "registration_tokens")
+	if tokens == nil || tokens.Kind != yaml.SequenceNode {
+		return 0
+	}
+	for _, t := range tokens.Content {
+		if e := mapValue(t, "expires_at"); e != nil {
+			var tm time.Time
+			if e.Decode(&tm) != nil {
+				return e.Line
+			}
+		}
+	}
+	return 0
+}
+
+// mapValue returns the value of key in mapping node n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// Load reads and parses the seed file at path.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Marshal returns f as YAML that Parse reads back to an equal File.
+func (f *File) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(f); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// LicenseArnFor is the license ARN a subscription of account to product gets
+// when the seed gives none:
+// arn:aws:license-manager::<account>:license/l-<32 hex digits>, the digits
+// taken from a SHA-256 of account and product.
+func LicenseArnFor(account, product string) string {
+	sum := sha256.Sum256([]byte("mpmeter/license\x00" + account + "\x00" + product))
+	return "arn:aws:license-manager::" + account + ":license/l-" + hex.EncodeToString(sum[:16])
+}
+
+// customerIDLen is the length of generated customer identifiers.
+const customerIDLen = 13
+
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// CustomerIdentifierFor is the customer identifier a subscription of account
+// to product gets when the seed gives none: 13 lowercase letters and digits
+// taken from a SHA-256 of account and product, opaque like AWS's.
+func CustomerIdentifierFor(account, product string) string {
+	sum := sha256.Sum256([]byte("mpmeter/customer\x00" + account + "\x00" + product))
+	return lowerBase32.EncodeToString(sum[:])[:customerIDLen]
+}
+
+var (
+	accountIDRe   = regexp.MustCompile(`^[0-9]{12}$`)
+	accessKeyIDRe = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+	regionRe      = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
+	productCodeRe = regexp.MustCompile(`^[-a-zA-Z0-9/=:_.@]*$`)
+	// licenseArnRe is the service model's LicenseArn pattern; RE2 allows
+	// repeat counts up to 1000, so {0,1023} is written {0,1000}{0,23}.
+	licenseArnRe = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:[A-Za-z0-9][A-Za-z0-9_/.-]{0,62}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9][A-Za-z0-9:_/+=,@.-]{0,1000}[A-Za-z0-9:_/+=,@.-]{0,23}$`)
+)
+
+var (
+	platforms    = []string{mpmeter.PlatformEC2, mpmeter.PlatformECS, mpmeter.PlatformEKS, mpmeter.PlatformFargate, mpmeter.PlatformAgentCore}
+	productTypes = []string{mpmeter.ProductSaaS, mpmeter.ProductAMI, mpmeter.ProductContainer}
+	statuses     = []string{mpmeter.SubscriptionActive, mpmeter.SubscriptionCancelled, mpmeter.SubscriptionExpired}
+)
+
+func oneOf(s string, set []string) bool {
+	for _, v := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks f and returns every problem it finds, joined with
+// errors.Join; each names the item, such as
+// `products[0] (exampleprod1): seller "999" is not an account in the seed`.
+func (f *File) Validate() error {
+	_, err := f.resolve()
+	return err
+}
+
+// Resolved returns a copy of f with the values it leaves out filled in as
+// Apply fills them: generated customer identifiers and license ARNs, and
+// subscription statuses (active). Token expiry times stay as they are (Apply
+// takes them from the store or the clock). It fails as Validate does.
+func (f *File) Resolved() (*File, error) {
+	return f.resolve()
+}
+
+// problems collects validation errors.
+type problems []error
+
+func (p *problems) add(item, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", item, fmt.Sprintf(format, args...)))
+}
+
+// itemName names the i-th element of a list for an error message.
+func itemName(list string, i int, id string) string {
+	if id == "" {
+		return fmt.Sprintf("%s[%d]", list, i)
+	}
+	return fmt.Sprintf("%s[%d] (%s)", list, i, id)
+}
+
+func (f *File) resolve() (*File, error) {
+	var errs problems
+	r := &File{}
+
+	// Accounts and access keys.
+	accounts := map[string]string{} // id -> item name
+	keys := map[string]string{}
+	for i, a := range f.Accounts {
+		item := itemName("accounts", i, a.ID)
+		switch {
+		case a.ID == "":
+			errs.add(item, "id is missing")
+		case !accountIDRe.MatchString(a.ID):
+			errs.add(item, "id %q is not a 12-digit AWS account id", a.ID)
+		case accounts[a.ID] != "":
+			errs.add(item, "id %q is also the id of %s", a.ID, accounts[a.ID])
+		default:
+			accounts[a.ID] = item
+		}
+		ra := Account{ID: a.ID, Name: a.Name}
+		for j, k := range a.AccessKeys {
+			kitem := itemName(fmt.Sprintf("accounts[%d].access_keys", i), j, k.ID)
+			switch {
+			case k.ID == "":
+				errs.add(kitem, "id is missing")
+			case !accessKeyIDRe.MatchString(k.ID):
+				errs.add(kitem, "id %q is not an access key id (16 to 128 characters, A-Z and 0-9)", k.ID)
+			case keys[k.ID] != "":
+				errs.add(kitem, "id %q is also the id of %s", k.ID, keys[k.ID])
+			default:
+				keys[k.ID] = kitem
+			}
+			if k.Secret == "" {
+				errs.add(kitem, "secret is missing")
+			}
+			rk := k
+			if w := k.Workload; w != nil {
+				if w.ID == "" {
+					errs.add(kitem, "workload id is missing")
+				}
+				if !oneOf(w.Platform, platforms) {
+					errs.add(kitem, "workload platform %q is not one of %s", w.Platform, strings.Join(platforms, ", "))
+				}
+				if !regionRe.MatchString(w.Region) {
+					errs.add(kitem, "workload region %q is not an AWS region such as us-east-1", w.Region)
+				}
+				wc := *w
+				rk.Workload = &wc
+			}
+			ra.AccessKeys = append(ra.AccessKeys, rk)
+		}
+		r.Accounts = append(r.Accounts, ra)
+	}
+
+	// Products.
+	products := map[string]string{}
+	for i, p := range f.Products {
+		item := itemName("products", i, p.Code)
+		n := utf8.RuneCountInString(p.Code)
+		switch {
+		case p.Code == "":
+			errs.add(item, "code is missing")
+		case n > 255 || !productCodeRe.MatchString(p.Code):
+			errs.add(item, "code %q is not a product code (1 to 255 characters of A-Z, a-z, 0-9 and -/=:_.@)", p.Code)
+		case products[p.Code] != "":
+			errs.add(item, "code %q is also the code of %s", p.Code, products[p.Code])
+		default:
+			products[p.Code] = item
+		}
+		switch {
+		case p.Seller == "":
+			errs.add(item, "seller is missing")
+		case accounts[p.Seller] == "":
+			errs.add(item, "seller %q is not an account in the seed", p.Seller)
+		}
+		if !oneOf(p.Type, productTypes) {
+			errs.add(item, "type %q is not one of %s", p.Type, strings.Join(productTypes, ", "))
+		}
+		if len(p.Dimensions) == 0 {
+			errs.add(item, "dimensions: a product needs at least one")
+		}
+		dims := map[string]bool{}
+		for _, d := range p.Dimensions {
+			switch n := utf8.RuneCountInString(d); {
+			case n == 0:
+				errs.add(item, "dimension names must not be empty")
+			case n > 255:
+				errs.add(item, "dimension %q is longer than 255 characters", d)
+			case dims[d]:
+				errs.add(item, "dimension %q is listed twice", d)
+			}
+			dims[d] = true
+		}
+		r.Products = append(r.Products, Product{Code: p.Code, Seller: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...)})
+	}
+
+	// Subscriptions.
+	type subKey struct{ account, product string }
+	arns := map[string]string{}      // license ARN -> item
+	customers := map[subKey]string{} // (product, customer id) -> item
+	subsOf := map[subKey][]string{}  // (account, product) -> license ARNs
+	for i, s := range f.Subscriptions {
+		item := itemName("subscriptions", i, s.Account+"/"+s.Product)
+		if s.Account == "" && s.Product == "" {
+			item = itemName("subscriptions", i, "")
+		}
+		switch {
+		case s.Account == "":
+			errs.add(item, "account is missing")
+		case accounts[s.Account] == "":
+			errs.add(item, "account %q is not an account in the seed", s.Account)
+		}
+		switch {
+		case s.Product == "":
+			errs.add(item, "product is missing")
+		case products[s.Product] == "":
+			errs.add(item, "product %q is not a product in the seed", s.Product)
+		}
+		rs := s
+		if rs.Status == "" {
+			rs.Status = mpmeter.SubscriptionActive
+		} else if !oneOf(rs.Status, statuses) {
+			errs.add(item, "status %q is not one of %s", rs.Status, strings.Join(statuses, ", "))
+		}
+		generatedArn := rs.LicenseArn == ""
+		if generatedArn {
+			rs.LicenseArn = LicenseArnFor(s.Account, s.Product)
+		} else if !licenseArnRe.MatchString(rs.LicenseArn) {
+			errs.add(item, "license_arn %q is not a license ARN", rs.LicenseArn)
+		}
+		if other := arns[rs.LicenseArn]; other != "" {
+			if generatedArn {
+				errs.add(item, "subscribes the same account to the same product as %s; give them distinct license_arn values", other)
+			} else {
+				errs.add(item, "license_arn %q is also the license ARN of %s", rs.LicenseArn, other)
+			}
+		} else {
+			arns[rs.LicenseArn] = item
+		}
+		generatedCustomer := rs.CustomerIdentifier == ""
+		if generatedCustomer {
+			rs.CustomerIdentifier = CustomerIdentifierFor(s.Account, s.Product)
+		} else if utf8.RuneCountInString(rs.CustomerIdentifier) > 255 {
+			errs.add(item, "customer_identifier %q is longer than 255 characters", rs.CustomerIdentifier)
+		}
+		ck := subKey{s.Product, rs.CustomerIdentifier}
+		if other := customers[ck]; other != "" {
+			if generatedCustomer {
+				errs.add(item, "its generated customer_identifier %q is also the customer identifier of %s; give one of them a customer_identifier", rs.CustomerIdentifier, other)
+			} else {
+				errs.add(item, "customer_identifier %q is also the customer identifier of %s for product %q", rs.CustomerIdentifier, other, s.Product)
+			}
+		} else {
+			customers[ck] = item
+		}
+		sk := subKey{s.Account, s.Product}
+		subsOf[sk] = append(subsOf[sk], rs.LicenseArn)
+		r.Subscriptions = append(r.Subscriptions, rs)
+	}
+
+	// Registration tokens.
+	tokens := map[string]string{}
+	for i, t := range f.RegistrationTokens {
+		item := itemName("registration_tokens", i, t.Token)
+		switch {
+		case t.Token == "":
+			errs.add(item, "token is missing")
+		case tokens[t.Token] != "":
+			errs.add(item, "token %q is also the token of %s", t.Token, tokens[t.Token])
+		default:
+			tokens[t.Token] = item
+		}
+		okAccount, okProduct := false, false
+		switch {
+		case t.Account == "":
+			errs.add(item, "account is missing")
+		case accounts[t.Account] == "":
+			errs.add(item, "account %q is not an account in the seed", t.Account)
+		default:
+			okAccount = true
+		}
+		switch {
+		case t.Product == "":
+			errs.add(item, "product is missing")
+		case products[t.Product] == "":
+			errs.add(item, "product %q is not a product in the seed", t.Product)
+		default:
+			okProduct = true
+		}
+		if okAccount && okProduct {
+			subs := subsOf[subKey{t.Account, t.Product}]
+			switch {
+			case len(subs) == 0:
+				errs.add(item, "account %q has no subscription to product %q in the seed", t.Account, t.Product)
+			case t.LicenseArn != "" && !oneOf(t.LicenseArn, subs):
+				errs.add(item, "license_arn %q is not one of account %q's subscriptions to product %q", t.LicenseArn, t.Account, t.Product)
+			}
+		}
+		rt := t
+		if t.ExpiresAt != nil {
+			e := *t.ExpiresAt
+			rt.ExpiresAt = &e
+		}
+		r.RegistrationTokens = append(r.RegistrationTokens, rt)
+	}
+
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return r, nil
+}
+
+// Apply validates f and puts everything it describes into st, in dependency
+// order: accounts, access keys, products, subscriptions, registration tokens.
+// It is idempotent: applying the same file again, at any later time, changes
+// nothing. Subscriptions get now as their creation time (a store keeps the
+// first put's). A registration token new to the store is created at now and,
+// unless the file gives expires_at, expires tokenTTL later; a token already in
+// the store keeps its times, except that an explicit expires_at replaces its
+// expiry. Summary counts the items put.
+func (f *File) Apply(ctx context.Context, st mpmeter.Store, now time.Time, tokenTTL time.Duration) (Summary, error) {
+	var sum Summary
+	r, err := f.resolve()
+	if err != nil {
+		return sum, err
+	}
+	if tokenTTL <= 0 {
+		for i, t := range r.RegistrationTokens {
+			if t.ExpiresAt == nil {
+				return sum, fmt.Errorf("seed: %s: no expires_at and the token TTL is %v", itemName("registration_tokens", i, t.Token), tokenTTL)
+			}
+		}
+	}
+	for _, a := range r.Accounts {
+		if err := st.PutAccount(ctx, mpmeter.Account{ID: a.ID, Name: a.Name}); err != nil {
+			return sum, fmt.Errorf("seed: account %s: %w", a.ID, err)
+		}
+		sum.Accounts++
+	}
+	for _, a := range r.Accounts {
+		for _, k := range a.AccessKeys {
+			key := mpmeter.AccessKey{ID: k.ID, Secret: k.Secret, AccountID: a.ID}
+			if k.Workload != nil {
+				key.Workload = &mpmeter.Workload{ID: k.Workload.ID, Platform: k.Workload.Platform, Region: k.Workload.Region}
+			}
+			if err := st.PutAccessKey(ctx, key); err != nil {
+				return sum, fmt.Errorf("seed: access key %s: %w", k.ID, err)
+			}
+			sum.AccessKeys++
+		}
+	}
+	for _, p := range r.Products {
+		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...)}
+		if err := st.PutProduct(ctx, prod); err != nil {
+			return sum, fmt.Errorf("seed: product %s: %w", p.Code, err)
+		}
+		sum.Products++
+	}
+	for _, s := range r.Subscriptions {
+		sub := mpmeter.Subscription{
+			AccountID:          s.Account,
+			ProductCode:        s.Product,
+			CustomerIdentifier: s.CustomerIdentifier,
+			LicenseArn:         s.LicenseArn,
+			Status:             s.Status,
+			CreatedAt:          now,
+		}
+		if err := st.PutSubscription(ctx, sub); err != nil {
+			return sum, fmt.Errorf("seed: subscription %s: %w", s.LicenseArn, err)
+		}
+		sum.Subscriptions++
+	}
+	for _, t := range r.RegistrationTokens {
+		tok := mpmeter.RegistrationToken{
+			Token:       t.Token,
+			AccountID:   t.Account,
+			ProductCode: t.Product,
+			LicenseArn:  t.LicenseArn,
+		}
+		old, err := st.RegistrationToken(ctx, t.Token)
+		stored := err == nil
+		switch {
+		case stored:
+			tok.CreatedAt, tok.ExpiresAt = old.CreatedAt, old.ExpiresAt
+		case errors.Is(err, mpmeter.ErrNotFound):
+			tok.CreatedAt, tok.ExpiresAt = now, now.Add(tokenTTL)
+		default:
+			return sum, fmt.Errorf("seed: registration token %s: %w", t.Token, err)
+		}
+		if t.ExpiresAt != nil {
+			tok.ExpiresAt = *t.ExpiresAt
+			if !stored && tok.ExpiresAt.Before(tok.CreatedAt) {
+				// A token the file says has expired was never issued
+				// after its expiry.
+				tok.CreatedAt = tok.ExpiresAt
+			}
+		}
+		if err := st.PutRegistrationToken(ctx, tok); err != nil {
+			return sum, fmt.Errorf("seed: registration token %s: %w", t.Token, err)
+		}
+		sum.Tokens++
+	}
+	return sum, nil
+}

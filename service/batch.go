@@ -1,0 +1,272 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// BatchMeterUsage meters usage of one SaaS product for up to 25 customers.
+//
+// The whole request fails (nothing stored) when the product is not the
+// caller's SaaS product, a dimension is not the product's, a timestamp is
+// outside the window, a customer identifier or license does not exist or does
+// not match, or allocations are wrong. Otherwise each record gets a status:
+// Success (stored now, or the same record stored before: its original
+// MeteringRecordId), CustomerNotSubscribed (no active subscription), or
+// DuplicateRecord (the same customer, dimension and hour was metered with
+// another quantity). The stored records of one call are committed together.
+func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpmeter.BatchMeterUsageInput) (*mpmeter.BatchMeterUsageOutput, error) {
+	now := s.clock.Now()
+	product, err := s.batchProduct(ctx, caller, in)
+	if err != nil {
+		return nil, err
+	}
+
+	type planned struct {
+		status string // Success or CustomerNotSubscribed before storage
+		rec    mpmeter.MeteringRecord
+		stored int // index into toStore, or -1
+	}
+	plan := make([]planned, len(in.UsageRecords))
+	toStore := make([]mpmeter.MeteringRecord, 0, len(in.UsageRecords))
+
+	// Whole-request checks come first, for every record, so that a batch
+	// with one bad record stores nothing.
+	for i := range in.UsageRecords {
+		r := &in.UsageRecords[i]
+		if err := checkCustomerFields(i, r); err != nil {
+			return nil, err
+		}
+		if err := s.checkTimestamp(now, r.Timestamp.Time); err != nil {
+			return nil, err
+		}
+		if !product.HasDimension(*r.Dimension) {
+			return nil, mpmeter.Errorf(mpmeter.CodeInvalidUsageDimension, "The usage dimension %q does not match one of the UsageDimensions associated with product %s.", *r.Dimension, product.Code)
+		}
+	}
+	for i := range in.UsageRecords {
+		r := &in.UsageRecords[i]
+		quantity := quantityOf(r.Quantity)
+		allocs, err := allocations(r.UsageAllocations, quantity)
+		if err != nil {
+			return nil, err
+		}
+		sub, subscribed, err := s.batchSubscription(ctx, product, r)
+		if err != nil {
+			return nil, err
+		}
+		plan[i].stored = -1
+		if !subscribed {
+			plan[i].status = mpmeter.UsageRecordResultStatusCustomerNotSubscribed
+			continue
+		}
+		plan[i].status = mpmeter.UsageRecordResultStatusSuccess
+		plan[i].stored = len(toStore)
+		toStore = append(toStore, mpmeter.MeteringRecord{
+			MeteringRecordID:   newRecordID(),
+			Kind:               mpmeter.UsageBatch,
+			ProductCode:        product.Code,
+			SellerAccountID:    product.SellerAccountID,
+			CustomerAccountID:  sub.AccountID,
+			CustomerIdentifier: sub.CustomerIdentifier,
+			LicenseArn:         sub.LicenseArn,
+			Dimension:          *r.Dimension,
+			Timestamp:          r.Timestamp.Time,
+			Quantity:           quantity,
+			Allocations:        allocs,
+			// One slot per agreement, dimension and hour: the customer may
+			// be named by identifier or by account, it is the same slot.
+			DedupKey:    "batch|" + sub.LicenseArn + "|" + *r.Dimension + "|" + strconv.FormatInt(hourOf(r.Timestamp.Time), 10),
+			Fingerprint: fingerprint(quantity, allocs),
+			CreatedAt:   now,
+		})
+	}
+
+	var outcomes []mpmeter.MeteringOutcome
+	if len(toStore) > 0 {
+		outcomes, err = s.store.RecordUsage(ctx, toStore, nil)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	out := &mpmeter.BatchMeterUsageOutput{
+		Results:            make([]mpmeter.UsageRecordResult, len(in.UsageRecords)),
+		UnprocessedRecords: []mpmeter.UsageRecord{},
+	}
+	for i := range in.UsageRecords {
+		res := &out.Results[i]
+		res.UsageRecord = &in.UsageRecords[i]
+		status := plan[i].status
+		if plan[i].stored >= 0 {
+			o := outcomes[plan[i].stored]
+			switch {
+			case o.Created || o.Record.Fingerprint == toStore[plan[i].stored].Fingerprint:
+				id := o.Record.MeteringRecordID
+				res.MeteringRecordId = &id
+			default:
+				status = mpmeter.UsageRecordResultStatusDuplicateRecord
+			}
+		}
+		res.Status = &status
+	}
+	return out, nil
+}
+
+// batchProduct finds the product the batch meters: by ProductCode, or (in
+// the newer model, where ProductCode is optional) by the records' licenses.
+func (s *Service) batchProduct(ctx context.Context, caller mpmeter.Caller, in *mpmeter.BatchMeterUsageInput) (mpmeter.Product, error) {
+	code := str(in.ProductCode)
+	if code == "" {
+		for i := range in.UsageRecords {
+			arn := str(in.UsageRecords[i].LicenseArn)
+			if arn == "" {
+				return mpmeter.Product{}, mpmeter.ValidationError("Value null at 'productCode' failed to satisfy constraint: ProductCode is required when a usage record has no LicenseArn (usageRecords." + strconv.Itoa(i+1) + ".member.licenseArn)")
+			}
+			sub, err := s.store.Subscription(ctx, arn)
+			if errors.Is(err, mpmeter.ErrNotFound) {
+				return mpmeter.Product{}, invalidLicense(arn)
+			} else if err != nil {
+				return mpmeter.Product{}, err
+			}
+			if code == "" {
+				code = sub.ProductCode
+			} else if sub.ProductCode != code {
+				return mpmeter.Product{}, mpmeter.Errorf(mpmeter.CodeInvalidLicense, "All usage records of one request must be for one product: license %s is for another product.", arn)
+			}
+		}
+		if code == "" {
+			// No records and no product code: nothing to meter.
+			return mpmeter.Product{}, mpmeter.ValidationError("Value null at 'productCode' failed to satisfy constraint: ProductCode is required when no usage record carries a LicenseArn")
+		}
+	}
+	p, err := s.product(ctx, code)
+	if err != nil {
+		return p, err
+	}
+	if p.SellerAccountID != caller.AccountID || p.Type != mpmeter.ProductSaaS {
+		if str(in.ProductCode) == "" {
+			return p, mpmeter.Errorf(mpmeter.CodeInvalidLicense, "The license is not for a SaaS product of the calling seller.")
+		}
+		return p, invalidProductCode()
+	}
+	return p, nil
+}
+
+// checkCustomerFields: a record names its customer by exactly one of
+// CustomerIdentifier and CustomerAWSAccountId.
+func checkCustomerFields(i int, r *mpmeter.UsageRecord) error {
+	hasID, hasAccount := str(r.CustomerIdentifier) != "", str(r.CustomerAWSAccountId) != ""
+	if hasID == hasAccount {
+		path := "usageRecords." + strconv.Itoa(i+1) + ".member"
+		return mpmeter.ValidationError("Value at '" + path + "' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided")
+	}
+	return nil
+}
+
+func invalidLicense(arn string) error {
+	return mpmeter.Errorf(mpmeter.CodeInvalidLicense, "The LicenseArn %s is not valid for this customer and product.", arn)
+}
+
+// batchSubscription finds the agreement a record meters and whether it is
+// active. Customer identifiers that do not exist and licenses that do not
+// match fail the whole request; a customer without an active agreement does
+// not (CustomerNotSubscribed).
+func (s *Service) batchSubscription(ctx context.Context, p mpmeter.Product, r *mpmeter.UsageRecord) (mpmeter.Subscription, bool, error) {
+	arn := str(r.LicenseArn)
+	if id := str(r.CustomerIdentifier); id != "" {
+		sub, err := s.store.SubscriptionByCustomer(ctx, p.Code, id)
+		if errors.Is(err, mpmeter.ErrNotFound) {
+			return sub, false, mpmeter.Errorf(mpmeter.CodeInvalidCustomerID, "You have metered usage for CustomerIdentifier %s, which does not exist for product %s.", id, p.Code)
+		} else if err != nil {
+			return sub, false, err
+		}
+		if arn != "" && arn != sub.LicenseArn {
+			return sub, false, invalidLicense(arn)
+		}
+		return sub, sub.Active(), nil
+	}
+	account := str(r.CustomerAWSAccountId)
+	if arn != "" {
+		sub, err := s.store.Subscription(ctx, arn)
+		if errors.Is(err, mpmeter.ErrNotFound) || (err == nil && (sub.AccountID != account || sub.ProductCode != p.Code)) {
+			return sub, false, invalidLicense(arn)
+		} else if err != nil {
+			return sub, false, err
+		}
+		return sub, sub.Active(), nil
+	}
+	subs, err := s.store.SubscriptionsOf(ctx, account, p.Code)
+	if err != nil {
+		return mpmeter.Subscription{}, false, err
+	}
+	return pickSubscription(subs)
+}
+
+// pickSubscription chooses among an account's agreements for one product
+// when the caller did not name a license: the newest active one, else the
+// newest (which is then not active).
+func pickSubscription(subs []mpmeter.Subscription) (mpmeter.Subscription, bool, error) {
+	if len(subs) == 0 {
+		return mpmeter.Subscription{}, false, nil
+	}
+	for i := len(subs) - 1; i >= 0; i-- {
+		if subs[i].Active() {
+			return subs[i], true, nil
+		}
+	}
+	return subs[len(subs)-1], false, nil
+}
+
+// ResolveCustomer turns a registration token into the agreement's identity.
+// Only the product's seller may resolve it; resolving again answers the same.
+func (s *Service) ResolveCustomer(ctx context.Context, caller mpmeter.Caller, in *mpmeter.ResolveCustomerInput) (*mpmeter.ResolveCustomerOutput, error) {
+	invalid := mpmeter.Errorf(mpmeter.CodeInvalidToken, "Registration token is invalid.")
+	tok, err := s.store.RegistrationToken(ctx, *in.RegistrationToken)
+	if errors.Is(err, mpmeter.ErrNotFound) {
+		return nil, invalid
+	} else if err != nil {
+		return nil, err
+	}
+	p, err := s.store.Product(ctx, tok.ProductCode)
+	if errors.Is(err, mpmeter.ErrNotFound) {
+		return nil, invalid
+	} else if err != nil {
+		return nil, err
+	}
+	// Another seller's token is indistinguishable from a made-up one.
+	if p.SellerAccountID != caller.AccountID {
+		return nil, invalid
+	}
+	if !s.clock.Now().Before(tok.ExpiresAt) {
+		return nil, mpmeter.Errorf(mpmeter.CodeExpiredToken, "The submitted registration token has expired (it expired at %s). Redeem registration tokens as soon as the buyer's browser submits them.", tok.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	var sub mpmeter.Subscription
+	if tok.LicenseArn != "" {
+		sub, err = s.store.Subscription(ctx, tok.LicenseArn)
+		if errors.Is(err, mpmeter.ErrNotFound) {
+			return nil, invalid
+		} else if err != nil {
+			return nil, err
+		}
+	} else {
+		subs, err := s.store.SubscriptionsOf(ctx, tok.AccountID, tok.ProductCode)
+		if err != nil {
+			return nil, err
+		}
+		if len(subs) == 0 {
+			return nil, invalid
+		}
+		sub, _, _ = pickSubscription(subs)
+	}
+	return &mpmeter.ResolveCustomerOutput{
+		CustomerIdentifier:   &sub.CustomerIdentifier,
+		CustomerAWSAccountId: &sub.AccountID,
+		ProductCode:          &sub.ProductCode,
+		LicenseArn:           &sub.LicenseArn,
+	}, nil
+}

@@ -1,0 +1,125 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// workloadOf returns the calling workload, or the error an operation answers
+// when the caller is not one.
+func workloadOf(caller mpmeter.Caller, op string) (*mpmeter.Workload, error) {
+	if caller.Workload == nil {
+		return nil, mpmeter.Errorf(mpmeter.CodeAccessDenied, "%s must be called with the credentials of a workload (an EC2 instance, ECS task, EKS pod, Fargate task or AgentCore runtime); access key %s belongs to no workload.", op, caller.AccessKeyID)
+	}
+	return caller.Workload, nil
+}
+
+// entitled reports whether account holds an active subscription to product.
+func (s *Service) entitled(ctx context.Context, account, product string) (bool, error) {
+	subs, err := s.store.SubscriptionsOf(ctx, account, product)
+	if err != nil {
+		return false, err
+	}
+	_, active, _ := pickSubscription(subs)
+	return active, nil
+}
+
+// MeterUsage meters one dimension of an AMI or container product for the
+// calling workload's hour. The same request again answers the same
+// MeteringRecordId; another quantity for that workload, dimension and hour is
+// DuplicateRequestException (AgentCore runtimes may report many times an
+// hour: each call is its own record). A ClientToken makes a retry answer the
+// first answer; reused with other parameters it is IdempotencyConflictException.
+func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpmeter.MeterUsageInput) (*mpmeter.MeterUsageOutput, error) {
+	now := s.clock.Now()
+	w, err := workloadOf(caller, mpmeter.OpMeterUsage)
+	if err != nil {
+		return nil, err
+	}
+	if caller.Region != w.Region {
+		return nil, mpmeter.Errorf(mpmeter.CodeInvalidEndpointRegion, "The endpoint region %s differs from the region %s of workload %s: the Region of the Metering Service endpoint and the AWS Region of the resource must match.", caller.Region, w.Region, w.ID)
+	}
+	p, err := s.product(ctx, *in.ProductCode)
+	if err != nil {
+		return nil, err
+	}
+	if p.Type != mpmeter.ProductAMI && p.Type != mpmeter.ProductContainer {
+		return nil, invalidProductCode()
+	}
+	if !p.HasDimension(*in.UsageDimension) {
+		return nil, mpmeter.Errorf(mpmeter.CodeInvalidUsageDimension, "The usage dimension %q does not match one of the UsageDimensions associated with product %s.", *in.UsageDimension, p.Code)
+	}
+	ts := in.Timestamp.Time
+	if err := s.checkTimestamp(now, ts); err != nil {
+		return nil, err
+	}
+	quantity := quantityOf(in.UsageQuantity)
+	allocs, err := allocations(in.UsageAllocations, quantity)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.entitled(ctx, caller.AccountID, p.Code)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, mpmeter.Errorf(mpmeter.CodeCustomerNotEntitled, "Account %s does not have a valid subscription for product %s.", caller.AccountID, p.Code)
+	}
+	if in.DryRun != nil && *in.DryRun {
+		return nil, mpmeter.Errorf(mpmeter.CodeDryRunOperation, "Request would have succeeded, but DryRun flag is set.")
+	}
+
+	rec := mpmeter.MeteringRecord{
+		MeteringRecordID:  newRecordID(),
+		Kind:              mpmeter.UsageMeter,
+		ProductCode:       p.Code,
+		SellerAccountID:   p.SellerAccountID,
+		CustomerAccountID: caller.AccountID,
+		WorkloadID:        w.ID,
+		Dimension:         *in.UsageDimension,
+		Timestamp:         ts,
+		Quantity:          quantity,
+		Allocations:       allocs,
+		Fingerprint:       fingerprint(quantity, allocs),
+		CreatedAt:         now,
+	}
+	if w.Platform != mpmeter.PlatformAgentCore {
+		rec.DedupKey = "meter|" + caller.AccountID + "|" + w.ID + "|" + p.Code + "|" + rec.Dimension + "|" + strconv.FormatInt(hourOf(ts), 10)
+	}
+	var tok *mpmeter.IdempotencyToken
+	if ct := str(in.ClientToken); ct != "" {
+		tok = &mpmeter.IdempotencyToken{
+			Scope:       "MeterUsage|" + caller.AccountID + "|" + w.ID,
+			Token:       ct,
+			Fingerprint: meterRequestFingerprint(in, quantity),
+			ExpiresAt:   now.Add(s.cfg.ClientTokenTTL),
+		}
+	}
+	outcomes, err := s.store.RecordUsage(ctx, []mpmeter.MeteringRecord{rec}, tok)
+	if errors.Is(err, mpmeter.ErrIdempotencyConflict) {
+		return nil, mpmeter.Errorf(mpmeter.CodeIdempotencyConflict, "ClientToken %q was already used with different parameters.", *in.ClientToken)
+	} else if err != nil {
+		return nil, err
+	}
+	o := outcomes[0]
+	if !o.Created && o.Record.Fingerprint != rec.Fingerprint {
+		return nil, mpmeter.Errorf(mpmeter.CodeDuplicateRequest, "A metering record has already been emitted by workload %s for dimension %q in the hour of %s with a different usageQuantity.", w.ID, rec.Dimension, ts.Truncate(time.Hour).UTC().Format(time.RFC3339))
+	}
+	id := o.Record.MeteringRecordID
+	return &mpmeter.MeterUsageOutput{MeteringRecordId: &id}, nil
+}
+
+// meterRequestFingerprint digests every parameter of a MeterUsage request
+// but the token itself and DryRun.
+func meterRequestFingerprint(in *mpmeter.MeterUsageInput, quantity int64) string {
+	b, _ := json.Marshal([]any{*in.ProductCode, in.Timestamp.UnixMicro(), *in.UsageDimension, quantity, in.UsageAllocations})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}

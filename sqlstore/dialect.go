@@ -1,0 +1,111 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// dialect is what differs between the databases once connections are open.
+// The two values below are immutable.
+type dialect struct {
+	name string
+	// rebind turns a query written with ? placeholders into the dialect's.
+	rebind func(q string) string
+	// txOptions is passed to BeginTx for write transactions.
+	txOptions *sql.TxOptions
+	// retryable reports whether a write transaction that failed with err on
+	// its attempt-th try should be run again.
+	retryable func(err error, attempt int) bool
+	// migrationsTable creates schema_migrations if it is missing.
+	migrationsTable string
+}
+
+var sqliteDialect = &dialect{
+	name:   DialectSQLite,
+	rebind: func(q string) string { return q },
+	// No options: the write connection's DSN sets _txlock=immediate, so
+	// every write transaction starts with BEGIN IMMEDIATE and takes the
+	// write lock up front. A DEFERRED transaction that reads first and then
+	// writes must upgrade its lock, and when another connection (another
+	// process) wrote in between the upgrade fails with SQLITE_BUSY at once,
+	// without busy_timeout's wait.
+	txOptions: nil,
+	// With one writer connection there are no races between this process's
+	// transactions; SQLITE_BUSY from another process has already waited
+	// busy_timeout and is reported.
+	retryable: func(err error, attempt int) bool {
+		return errors.Is(err, errRetry) && attempt < maxAttempts
+	},
+	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+	) STRICT`,
+}
+
+var postgresDialect = &dialect{
+	name:   DialectPostgres,
+	rebind: rebindDollar,
+	// READ COMMITTED, explicitly (whatever default_transaction_isolation
+	// says): deduplication rests on unique constraints and INSERT ... ON
+	// CONFLICT, which wait for a concurrent inserter of the same key and
+	// then see its committed row, so no stronger isolation is needed and no
+	// serialization failures are provoked. See recordUsageTx for the races.
+	txOptions: &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+	retryable: postgresRetryable,
+	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`,
+}
+
+// postgresRetryable: serialization failures and deadlocks (two batches
+// inserting overlapping dedup keys; rare, since records are inserted in key
+// order) are retried, never surfaced. So is one unique violation of the
+// record id: two concurrent calls with the very same record (same id, same
+// DedupKey) can race past ON CONFLICT's check of the dedup key and collide
+// on the id instead; run again, the loser finds the winner's dedup key and
+// deduplicates. A second id collision is a real duplicate id.
+func postgresRetryable(err error, attempt int) bool {
+	if errors.Is(err, errRetry) {
+		return attempt < maxAttempts
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40001", "40P01": // serialization_failure, deadlock_detected
+		return attempt < maxAttempts
+	case "23505": // unique_violation
+		return pe.ConstraintName == "metering_records_pkey" && attempt == 1
+	}
+	return false
+}
+
+// rebindDollar rewrites ? placeholders as $1, $2, ... Our queries have no ?
+// inside literals or identifiers.
+func rebindDollar(q string) string {
+	n := strings.Count(q, "?")
+	if n == 0 {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 2*n)
+	i := 0
+	for _, r := range q {
+		if r == '?' {
+			i++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

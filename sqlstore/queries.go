@@ -1,0 +1,78 @@
+package sqlstore
+
+// The store's fixed statements, prepared once at Open. They are written with
+// ? placeholders and are the same for both dialects (dialect.rebind adapts
+// the placeholders); only the migrations' DDL differs.
+
+type writeStmt int
+
+// Statements of the RecordUsage hot path, prepared on the write pool.
+const (
+	wInsertRecord writeStmt = iota
+	wRecordByDedupKey
+	wRecordByID
+	wGetToken
+	wPutToken
+	numWriteStmts
+)
+
+const recordColumns = `metering_record_id, kind, product_code, seller_account_id,
+	customer_account_id, customer_identifier, license_arn, workload_id, dimension,
+	timestamp_ms, quantity, allocations, dedup_key, fingerprint, created_at_ms`
+
+var writeSQL = [numWriteStmts]string{
+	// ON CONFLICT names dedup_key only: a record whose key is taken is
+	// skipped (rows affected 0), while any other violation, such as a
+	// duplicate metering_record_id, still fails the statement and the call.
+	wInsertRecord: `INSERT INTO metering_records (` + recordColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dedup_key) DO NOTHING`,
+	wRecordByDedupKey: `SELECT ` + recordColumns + ` FROM metering_records WHERE dedup_key = ?`,
+	wRecordByID:       `SELECT ` + recordColumns + ` FROM metering_records WHERE metering_record_id = ?`,
+	wGetToken: `SELECT fingerprint, metering_record_id, expires_at_ms
+		FROM idempotency_tokens WHERE scope = ? AND token = ?`,
+	// Stores a new token, or replaces the stored one only if it has expired
+	// by now (the last parameter). Rows affected 0 means someone stored an
+	// unexpired token since we looked: the caller retries and finds it.
+	wPutToken: `INSERT INTO idempotency_tokens (scope, token, fingerprint, metering_record_id, expires_at_ms)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (scope, token) DO UPDATE SET
+			fingerprint = excluded.fingerprint,
+			metering_record_id = excluded.metering_record_id,
+			expires_at_ms = excluded.expires_at_ms
+		WHERE idempotency_tokens.expires_at_ms <= ?`,
+}
+
+type readStmt int
+
+// Lookups, prepared on the read pool. AccessKey runs on every request.
+const (
+	rAccessKey readStmt = iota
+	rProduct
+	rSubscription
+	rSubscriptionByCustomer
+	rSubscriptionsOf
+	rRegistrationToken
+	rSigningKeys
+	numReadStmts
+)
+
+const subscriptionColumns = `license_arn, account_id, product_code, customer_identifier, status, created_at_ms`
+
+var readSQL = [numReadStmts]string{
+	rAccessKey: `SELECT secret, account_id, workload_id, workload_platform, workload_region
+		FROM access_keys WHERE id = ?`,
+	// One statement, so the product and its dimensions come from one
+	// snapshot even while PutProduct replaces them.
+	rProduct: `SELECT p.seller_account_id, p.type, d.name
+		FROM products p LEFT JOIN product_dimensions d ON d.product_code = p.code
+		WHERE p.code = ? ORDER BY d.position`,
+	rSubscription:           `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE license_arn = ?`,
+	rSubscriptionByCustomer: `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE product_code = ? AND customer_identifier = ?`,
+	rSubscriptionsOf: `SELECT ` + subscriptionColumns + ` FROM subscriptions
+		WHERE account_id = ? AND product_code = ? ORDER BY created_at_ms, license_arn`,
+	rRegistrationToken: `SELECT account_id, product_code, license_arn, created_at_ms, expires_at_ms
+		FROM registration_tokens WHERE token = ?`,
+	rSigningKeys: `SELECT version, private_key_pem, public_key_pem, created_at_ms
+		FROM signing_keys ORDER BY version`,
+}

@@ -1,0 +1,271 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// RecordUsage stores recs atomically, deduplicating by DedupKey and
+// answering idempotency tokens; see mpmeter.Store.
+//
+// An idempotency token counts as unexpired while its ExpiresAt is after the
+// record's CreatedAt: the store never reads a clock of its own, and
+// CreatedAt is the service clock's "now" of the request.
+func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error) {
+	if tok != nil && len(recs) != 1 {
+		return nil, fmt.Errorf("sqlstore: RecordUsage: an idempotency token needs exactly 1 record, got %d", len(recs))
+	}
+	if len(recs) == 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("sqlstore: RecordUsage: %w", err)
+		}
+		return []mpmeter.MeteringOutcome{}, nil
+	}
+	var out []mpmeter.MeteringOutcome
+	err := s.write(ctx, "RecordUsage", func(w *txn) error {
+		var err error
+		out, err = recordUsageTx(w, recs, tok)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// recordUsageTx is RecordUsage's work inside a write transaction that the
+// caller begins and commits. It is separate so that group commit (several
+// callers' RecordUsage in one transaction, one fsync) can call it once per
+// caller; such a caller should wrap each call in a SAVEPOINT, so that one
+// caller's error (a conflict, a duplicate id) rolls back only its records.
+//
+// It costs, per record, one INSERT, plus one SELECT when the record's key
+// was already taken by an earlier call; a key repeated within recs costs
+// nothing more. With a token, one SELECT before and one upsert after.
+//
+// Races (PostgreSQL; SQLite has one writer, so none happen there):
+//   - Two calls inserting the same new DedupKey: the second's INSERT waits
+//     for the first transaction, then does nothing if it committed (and the
+//     SELECT that follows, a new statement under READ COMMITTED, sees the
+//     committed row) or inserts if it rolled back.
+//   - Records are inserted in DedupKey order, so two batches with
+//     overlapping keys lock them in the same order and do not deadlock each
+//     other (a deadlock would still be retried).
+//   - Two calls with the same new token: both find no token; the second's
+//     upsert waits for the first, finds an unexpired token, affects no row,
+//     and the call is retried from the start, where it finds the token.
+func recordUsageTx(w *txn, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error) {
+	var now int64
+	if tok != nil {
+		now = ms(recs[0].CreatedAt)
+		var fp, id string
+		var expires int64
+		err := w.stmt(wGetToken).QueryRowContext(w.ctx, tok.Scope, tok.Token).Scan(&fp, &id, &expires)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// A new token.
+		case err != nil:
+			return nil, err
+		case expires > now:
+			if fp != tok.Fingerprint {
+				return nil, fmt.Errorf("token %q: %w", tok.Token, mpmeter.ErrIdempotencyConflict)
+			}
+			rec, err := scanRecord(w.stmt(wRecordByID).QueryRowContext(w.ctx, id))
+			if err != nil {
+				// Not ErrNotFound: the caller looked up no row; a token
+				// naming a missing record is a broken database.
+				return nil, fmt.Errorf("record %q of token %q: %w", id, tok.Token, err)
+			}
+			return []mpmeter.MeteringOutcome{{Created: false, Record: rec}}, nil
+		default:
+			// Expired: replaced below.
+		}
+	}
+
+	out, err := insertRecords(w, recs)
+	if err != nil {
+		return nil, err
+	}
+
+	if tok != nil {
+		res, err := w.stmt(wPutToken).ExecContext(w.ctx, tok.Scope, tok.Token, tok.Fingerprint,
+			out[0].Record.MeteringRecordID, ms(tok.ExpiresAt), now)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			return nil, errRetry
+		}
+	}
+	return out, nil
+}
+
+// insertRecords inserts recs, skipping those whose DedupKey is taken, and
+// returns their outcomes in recs' order.
+func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOutcome, error) {
+	out := make([]mpmeter.MeteringOutcome, len(recs))
+	// Key order: see recordUsageTx. The sort is stable, so of records
+	// sharing a key the first in recs comes first and is the one stored.
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	if len(recs) > 1 {
+		slices.SortStableFunc(order, func(a, b int) int {
+			return strings.Compare(recs[a].DedupKey, recs[b].DedupKey)
+		})
+	}
+	ins := w.stmt(wInsertRecord)
+	prev := -1 // the last record handled that has a DedupKey
+	for _, i := range order {
+		r := &recs[i]
+		if r.DedupKey != "" && prev >= 0 && recs[prev].DedupKey == r.DedupKey {
+			// Same key as a record earlier in this call: its outcome's
+			// Record is what is stored under the key, whether it was
+			// stored now or before.
+			out[i] = mpmeter.MeteringOutcome{Created: false, Record: out[prev].Record}
+			continue
+		}
+		allocs, err := encodeAllocations(r.Allocations)
+		if err != nil {
+			return nil, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
+		}
+		res, err := ins.ExecContext(w.ctx,
+			r.MeteringRecordID, r.Kind, r.ProductCode, r.SellerAccountID,
+			r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.WorkloadID, r.Dimension,
+			ms(r.Timestamp), r.Quantity, allocs, nullable(r.DedupKey), r.Fingerprint, ms(r.CreatedAt))
+		if err != nil {
+			return nil, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case n == 1:
+			out[i] = mpmeter.MeteringOutcome{Created: true, Record: normalize(*r)}
+		case r.DedupKey == "":
+			return nil, fmt.Errorf("record %q without a dedup key was not inserted", r.MeteringRecordID)
+		default:
+			stored, err := scanRecord(w.stmt(wRecordByDedupKey).QueryRowContext(w.ctx, r.DedupKey))
+			if err != nil {
+				return nil, fmt.Errorf("record with dedup key %q: %w", r.DedupKey, err)
+			}
+			out[i] = mpmeter.MeteringOutcome{Created: false, Record: stored}
+		}
+		if r.DedupKey != "" {
+			prev = i
+		}
+	}
+	return out, nil
+}
+
+// normalize returns r as the store will read it back: times in UTC with
+// millisecond precision, no allocations as nil.
+func normalize(r mpmeter.MeteringRecord) mpmeter.MeteringRecord {
+	r.Timestamp = fromMS(ms(r.Timestamp))
+	r.CreatedAt = fromMS(ms(r.CreatedAt))
+	if len(r.Allocations) == 0 {
+		r.Allocations = nil
+	}
+	return r
+}
+
+func encodeAllocations(a []mpmeter.Allocation) (any, error) {
+	if len(a) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(row scanner) (mpmeter.MeteringRecord, error) {
+	var r mpmeter.MeteringRecord
+	var ts, created int64
+	var allocs, key sql.NullString
+	err := row.Scan(&r.MeteringRecordID, &r.Kind, &r.ProductCode, &r.SellerAccountID,
+		&r.CustomerAccountID, &r.CustomerIdentifier, &r.LicenseArn, &r.WorkloadID, &r.Dimension,
+		&ts, &r.Quantity, &allocs, &key, &r.Fingerprint, &created)
+	if err != nil {
+		return r, err
+	}
+	r.Timestamp, r.CreatedAt, r.DedupKey = fromMS(ts), fromMS(created), key.String
+	if allocs.Valid {
+		if err := json.Unmarshal([]byte(allocs.String), &r.Allocations); err != nil {
+			return r, fmt.Errorf("record %q: allocations: %w", r.MeteringRecordID, err)
+		}
+	}
+	return r, nil
+}
+
+// Usage returns the records matching f, ordered by Timestamp then
+// MeteringRecordID. A filter on ProductCode or SellerAccountID (and a time
+// range) walks an index in the result's order.
+func (s *Store) Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error) {
+	var b strings.Builder
+	var args []any
+	b.WriteString("SELECT " + recordColumns + " FROM metering_records")
+	where := func(cond string, arg any) {
+		if len(args) == 0 {
+			b.WriteString(" WHERE ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(cond)
+		args = append(args, arg)
+	}
+	if f.ProductCode != "" {
+		where("product_code = ?", f.ProductCode)
+	}
+	if f.SellerAccountID != "" {
+		where("seller_account_id = ?", f.SellerAccountID)
+	}
+	if f.CustomerAccountID != "" {
+		where("customer_account_id = ?", f.CustomerAccountID)
+	}
+	if f.Kind != "" {
+		where("kind = ?", f.Kind)
+	}
+	if !f.From.IsZero() {
+		where("timestamp_ms >= ?", ms(f.From))
+	}
+	if !f.To.IsZero() {
+		where("timestamp_ms < ?", ms(f.To))
+	}
+	b.WriteString(" ORDER BY timestamp_ms, metering_record_id")
+	if f.Limit > 0 {
+		b.WriteString(" LIMIT ?")
+		args = append(args, f.Limit)
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(b.String()), args...)
+	if err != nil {
+		return nil, readErr(ctx, err, "usage")
+	}
+	defer rows.Close()
+	recs := []mpmeter.MeteringRecord{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, readErr(ctx, err, "usage")
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(ctx, err, "usage")
+	}
+	return recs, nil
+}

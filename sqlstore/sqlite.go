@@ -1,0 +1,134 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// openSQLite opens the SQLite database file at path.
+//
+// The connection settings, each deliberate:
+//
+//   - journal_mode=WAL. A commit appends to the write-ahead log and is
+//     complete once it is in the log; readers keep reading the last committed
+//     state meanwhile, so reads never block the writer nor the writer reads.
+//     Against kill -9 this is what counts: once COMMIT returns the log frames
+//     are in the operating system (written with write(2)), which keeps them
+//     when the process dies, and the next open replays the log.
+//   - synchronous=FULL. In WAL mode every commit also fsyncs the log before
+//     COMMIT returns. That is what survives power loss or a kernel crash,
+//     where the page cache is lost: NORMAL would only fsync at checkpoints,
+//     so the last commits before a power cut could vanish after their 200.
+//     The price is one fsync per transaction; group commit amortises it.
+//   - fullfsync=1. On macOS fsync(2) does not flush the drive's own cache;
+//     F_FULLFSYNC does. Without it FULL is not durable there. Other systems
+//     ignore it.
+//   - busy_timeout. Another process may hold the write lock (a backup, the
+//     CLI run against the same file, a second server by mistake); wait this
+//     long for it instead of failing at once with SQLITE_BUSY.
+//   - foreign_keys=on. SQLite does not enforce REFERENCES without it, per
+//     connection.
+//   - _txlock=immediate (writer): write transactions start with BEGIN
+//     IMMEDIATE, see sqliteDialect.
+//   - query_only (readers): the read pool cannot write by mistake, which
+//     would bypass the single-writer rule.
+func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlstore: SQLite needs a database file path, not %q", path)
+	}
+	busy := cfg.busyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	readers := cfg.poolSize
+	if readers <= 0 {
+		readers = max(4, runtime.GOMAXPROCS(0))
+	}
+
+	common := url.Values{}
+	common.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
+	common.Set("_synchronous", "FULL") // readers too: the last connection to close checkpoints
+	common.Set("_foreign_keys", "on")
+	common.Add("_pragma", "fullfsync(1)")
+	// The path goes in a file: URI, escaped, so that a '?' or '#' in it is
+	// part of the name and not the start of parameters.
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?"
+
+	wq := cloneValues(common)
+	wq.Set("_journal_mode", "WAL")
+	wq.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite", base+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	// The single writer: one connection, kept open for good, so its
+	// prepared statements live as long as the store.
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := checkSQLite(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, wdb, sqliteDialect, DialectSQLite); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+
+	rq := cloneValues(common)
+	rq.Set("_query_only", "on")
+	rdb, err := sql.Open("sqlite", base+rq.Encode())
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+
+	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkSQLite reads back the settings the writer's DSN asked for. A DSN
+// parameter the driver does not know is ignored silently, and WAL cannot be
+// entered on every filesystem; a store that is not in the mode its
+// durability argument assumes must not start.
+func checkSQLite(ctx context.Context, db *sql.DB) error {
+	checks := []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+	}
+	for _, c := range checks {
+		var got string
+		if err := db.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			return fmt.Errorf("PRAGMA %s: %w", c.pragma, err)
+		}
+		if !strings.EqualFold(got, c.want) {
+			return errors.New("PRAGMA " + c.pragma + " is " + got + ", want " + c.want)
+		}
+	}
+	return nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}

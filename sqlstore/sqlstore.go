@@ -1,0 +1,267 @@
+// Package sqlstore is mpmeter's Store on SQL databases: SQLite (embedded, the
+// default: one process, one file) and PostgreSQL (several nodes sharing one
+// database). Both dialects share every query and code path; they differ in
+// how connections are opened, in the DDL of their migrations, in placeholder
+// syntax, and in which errors are worth retrying.
+//
+// Both dialects talk through database/sql. For PostgreSQL that is pgx's
+// database/sql driver (pgx/v5/stdlib) rather than pgxpool: one set of queries,
+// one transaction helper and one scan path serve both dialects, and pgx still
+// caches a prepared statement per connection, so the cost over pgxpool is a
+// thin adapter layer, not extra round trips.
+//
+// Data conventions (the same in both dialects, see migrations/): times are
+// stored as integer unix milliseconds and read back in UTC, so sub-millisecond
+// precision is dropped; an empty DedupKey or CustomerIdentifier is stored as
+// NULL, which never collides with another; zero times are stored as given.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// Dialect names, as Store.Dialect reports them.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	poolSize         int
+	statementTimeout time.Duration
+	busyTimeout      time.Duration
+}
+
+// WithPoolSize sets the most connections the store opens: for PostgreSQL the
+// whole pool (default 10; every node has its own, and they share the server's
+// max_connections), for SQLite the read pool (default 4; writes always use
+// one connection of their own).
+func WithPoolSize(n int) Option { return func(c *config) { c.poolSize = n } }
+
+// WithStatementTimeout sets PostgreSQL's statement_timeout (default 30s, or
+// the DSN's own statement_timeout when it sets one): a statement stuck behind
+// a lock or a runaway query fails instead of holding a connection forever.
+// Migrations run without it. SQLite ignores it.
+func WithStatementTimeout(d time.Duration) Option {
+	return func(c *config) { c.statementTimeout = d }
+}
+
+// WithBusyTimeout sets SQLite's busy_timeout (default 5s): how long a
+// connection waits for a lock another process holds (a backup, the CLI
+// against the same file) before failing with SQLITE_BUSY. PostgreSQL ignores
+// it.
+func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
+
+// Store is an mpmeter.Store on SQLite or PostgreSQL. It is safe for
+// concurrent use.
+type Store struct {
+	d *dialect
+	// wdb runs every write transaction. For SQLite it holds exactly one
+	// connection: SQLite lets one writer in at a time anyway, and queueing
+	// writers in database/sql's pool (which honours each caller's ctx) is
+	// cheaper and fairer than letting several connections spin on
+	// SQLITE_BUSY. For PostgreSQL wdb and rdb are the same pool.
+	wdb *sql.DB
+	// rdb runs reads. For SQLite it is a pool of query_only connections:
+	// in WAL mode readers never block the writer nor wait for it.
+	rdb *sql.DB
+
+	wst [numWriteStmts]*sql.Stmt // prepared on wdb
+	rst [numReadStmts]*sql.Stmt  // prepared on rdb
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ mpmeter.Store = (*Store)(nil)
+
+// Open opens the store at dsn and brings its schema up to date. A dsn that
+// starts with postgres:// or postgresql:// is a PostgreSQL connection URL
+// (any libpq/pgx parameter may be added, e.g. search_path); anything else is
+// the path of a SQLite database file, created if missing. ":memory:" is not
+// supported: the store opens several connections, and each would see its own
+// empty in-memory database.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return openPostgres(ctx, dsn, cfg)
+	}
+	return openSQLite(ctx, dsn, cfg)
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.d.name }
+
+// Close releases the database. Calls after Close fail; Close itself may be
+// called again and returns the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for _, st := range append(s.wst[:], s.rst[:]...) {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		// Readers first: for SQLite the last connection to close checkpoints
+		// the WAL into the database file, and that should be the writer's.
+		if s.rdb != s.wdb {
+			errs = append(errs, s.rdb.Close())
+		}
+		errs = append(errs, s.wdb.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// prepare prepares the store's fixed statements: writes on wdb (for SQLite,
+// its one connection keeps them for the life of the store), reads on rdb.
+func (s *Store) prepare(ctx context.Context) error {
+	for i, q := range writeSQL {
+		st, err := s.wdb.PrepareContext(ctx, s.d.rebind(q))
+		if err != nil {
+			return fmt.Errorf("sqlstore: prepare %q: %w", q, err)
+		}
+		s.wst[i] = st
+	}
+	for i, q := range readSQL {
+		st, err := s.rdb.PrepareContext(ctx, s.d.rebind(q))
+		if err != nil {
+			return fmt.Errorf("sqlstore: prepare %q: %w", q, err)
+		}
+		s.rst[i] = st
+	}
+	return nil
+}
+
+// txn is one write transaction. Statements are bound to it on first use and
+// reused for the rest of it, so a call (or, later, a group commit of many
+// callers) pays for binding once per statement, not once per record.
+type txn struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	s     *Store
+	bound [numWriteStmts]*sql.Stmt
+}
+
+func (w *txn) stmt(k writeStmt) *sql.Stmt {
+	if w.bound[k] == nil {
+		w.bound[k] = w.tx.StmtContext(w.ctx, w.s.wst[k])
+	}
+	return w.bound[k]
+}
+
+// exec runs an ad-hoc statement (written with ? placeholders) in the
+// transaction.
+func (w *txn) exec(q string, args ...any) (sql.Result, error) {
+	return w.tx.ExecContext(w.ctx, w.s.d.rebind(q), args...)
+}
+
+// maxAttempts bounds how often write retries a transaction that lost a race
+// (see dialect.retryable) before giving up with the last error.
+const maxAttempts = 10
+
+// errRetry is returned inside a transaction that lost a race the database
+// did not report as an error (e.g. another caller stored an unexpired
+// idempotency token after we looked); write runs the transaction again.
+var errRetry = errors.New("sqlstore: lost a race with a concurrent transaction")
+
+// write runs fn in one write transaction and commits it, running it again
+// (from a fresh transaction) when it fails in a way the dialect says a retry
+// can fix. On error nothing of fn was committed. op names the operation in
+// errors.
+func (s *Store) write(ctx context.Context, op string, fn func(w *txn) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tryWrite(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			// Whatever the driver made of it (SQLite's "interrupted",
+			// database/sql's ErrTxDone), the cause is the caller's ctx, and
+			// the transaction was rolled back.
+			return fmt.Errorf("sqlstore: %s: %w", op, cerr)
+		}
+		if !s.d.retryable(err, attempt) {
+			return fmt.Errorf("sqlstore: %s: %w", op, err)
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return fmt.Errorf("sqlstore: %s: %w", op, err)
+		}
+	}
+}
+
+func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
+	tx, err := s.wdb.BeginTx(ctx, s.d.txOptions)
+	if err != nil {
+		return err
+	}
+	w := &txn{ctx: ctx, tx: tx, s: s}
+	if err := fn(w); err != nil {
+		_ = tx.Rollback() // the error that matters is fn's
+		return err
+	}
+	return tx.Commit()
+}
+
+// backoff is a jittered, capped exponential delay before retry attempt+1,
+// so that transactions which deadlocked each other do not collide again.
+func backoff(attempt int) time.Duration {
+	d := time.Millisecond << min(attempt, 7) // 2ms .. 128ms
+	return d/2 + rand.N(d/2)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// readErr turns a read's error into the Store contract's: sql.ErrNoRows
+// becomes ErrNotFound (what names the row), a failure caused by ctx is ctx's
+// error, anything else is the database's.
+func readErr(ctx context.Context, err error, what string, args ...any) error {
+	name := fmt.Sprintf(what, args...)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: %s: %w", name, mpmeter.ErrNotFound)
+	case ctx.Err() != nil:
+		return fmt.Errorf("sqlstore: %s: %w", name, ctx.Err())
+	default:
+		return fmt.Errorf("sqlstore: %s: %w", name, err)
+	}
+}
+
+// ms and fromMS convert between time.Time and the stored unix milliseconds.
+// The zero time round-trips: fromMS(ms(time.Time{})).IsZero() is true.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// nullable stores "" as NULL, for columns where absent must not collide in a
+// UNIQUE constraint.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
