@@ -48,15 +48,21 @@ func (e *validationErrors) missing(p *fieldPath) {
 func quoteValue(s string) string { return "'" + s + "'" }
 
 func (e *validationErrors) checkString(p *fieldPath, s string, hasMin bool, min int64, hasMax bool, max int64, re *regexp.Regexp, pattern string, enum []string) {
+	// One violation per member, the first in AWS's order (length, then
+	// pattern, then enum): an empty string is reported as too short, not
+	// also as not matching [\s\S]+.
 	n := int64(utf8.RuneCountInString(s))
 	if hasMin && n < min {
 		e.add(p, quoteValue(s), "Member must have length greater than or equal to "+strconv.FormatInt(min, 10))
+		return
 	}
 	if hasMax && n > max {
 		e.add(p, quoteValue(s), "Member must have length less than or equal to "+strconv.FormatInt(max, 10))
+		return
 	}
 	if re != nil && !re.MatchString(s) {
 		e.add(p, quoteValue(s), "Member must satisfy regular expression pattern: "+pattern)
+		return
 	}
 	if enum != nil {
 		for _, v := range enum {

@@ -108,7 +108,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if want := (seed.Summary{Accounts: 4, AccessKeys: 9, Products: 4, Subscriptions: 5, Tokens: 4}); sum != want {
+	if want := (seed.Summary{Accounts: 4, AccessKeys: 11, Products: 4, Subscriptions: 7, Tokens: 4}); sum != want {
 		t.Errorf("Summary = %+v, want %+v", sum, want)
 	}
 	first := takeSnapshot(t, st, demo)

@@ -1,6 +1,7 @@
 package seed_test
 
 import (
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -292,6 +293,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
 
 func must(f *seed.File, err error) *seed.File {
 	if err != nil {

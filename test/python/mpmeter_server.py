@@ -45,6 +45,10 @@ ECS_KEY, ECS_SECRET = "AKIAEXAMPLEECS000001", "ecs-secret"
 EKS_KEY, EKS_SECRET = "AKIAEXAMPLEEKS000001", "eks-secret"
 FARGATE_KEY, FARGATE_SECRET = "AKIAEXAMPLEFARGATE01", "fargate-secret"
 AGENT_KEY, AGENT_SECRET = "AKIAEXAMPLEAGENT0001", "agent-secret"
+# Workloads of the cancelled buyer 123456789012 (its subscriptions to
+# exampleami1 and examplecontainer1 are cancelled).
+CANCELLED_EC2_KEY, CANCELLED_EC2_SECRET = "AKIAEXAMPLECANCEL001", "cancelled-ec2-secret"
+CANCELLED_ECS_KEY, CANCELLED_ECS_SECRET = "AKIAEXAMPLECANCEL002", "cancelled-ecs-secret"
 
 SAAS_PRODUCT = "exampleprod1"
 AMI_PRODUCT = "exampleami1"

@@ -7,7 +7,7 @@ import unittest
 from botocore.exceptions import ClientError
 
 from mpmeter_server import (
-    AGENT_KEY, AGENT_SECRET, AMI_PRODUCT, BUYER_KEY, BUYER_SECRET, CONTAINER_PRODUCT, EC2_KEY, EC2_SECRET,
+    AGENT_KEY, AGENT_SECRET, AMI_PRODUCT, CANCELLED_EC2_KEY, CANCELLED_EC2_SECRET, BUYER_KEY, BUYER_SECRET, CONTAINER_PRODUCT, EC2_KEY, EC2_SECRET,
     SAAS_PRODUCT, SELLER_KEY, SELLER_SECRET, ServerTestCase, UUID_RE, hours_ago,
 )
 
@@ -118,15 +118,24 @@ class MeterUsageTest(ServerTestCase):
         b = self.assertOK(c.meter_usage(**req))["MeteringRecordId"]
         self.assertNotEqual(a, b)
 
-    @unittest.skip("the demo marketplace has no workload key for a buyer without an active subscription "
-                   "(all workload keys belong to 444455556666, subscribed to exampleami1 and examplecontainer1); "
-                   "CustomerNotEntitledException is covered by NotEntitledTest with its own seed file")
-    def test_customer_not_entitled_demo(self):
-        pass
+    def test_customer_not_entitled(self):
+        # The demo's cancelled buyer 123456789012 has an EC2 workload key
+        # (AKIAEXAMPLECANCEL001); demos before it was added had no workload
+        # without an active subscription.
+        c = self.server.client(CANCELLED_EC2_KEY, CANCELLED_EC2_SECRET)
+        try:
+            c.meter_usage(ProductCode=AMI_PRODUCT, Timestamp=hours_ago(0), UsageDimension="vcpu_hours", UsageQuantity=1)
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "UnrecognizedClientException":
+                self.skipTest("this build's demo has no workload key for a buyer without an active subscription "
+                              "(AKIAEXAMPLECANCEL001 is unknown); see SeedFileNotEntitledTest")
+            self.assertClientError(e, "CustomerNotEntitledException", 400)
+        else:
+            self.fail("a cancelled buyer's workload metered usage")
 
 
-CANCELLED_EC2_KEY, CANCELLED_EC2_SECRET = "AKIACANCELLEDEC20001", "cancelled-ec2-secret"
-CANCELLED_ECS_KEY, CANCELLED_ECS_SECRET = "AKIACANCELLEDECS0001", "cancelled-ecs-secret"
+SEED_EC2_KEY, SEED_EC2_SECRET = "AKIACANCELLEDEC20001", "seed-ec2-secret"
+SEED_ECS_KEY, SEED_ECS_SECRET = "AKIACANCELLEDECS0001", "seed-ecs-secret"
 
 NOT_ENTITLED_SEED = """
 accounts:
@@ -149,12 +158,12 @@ products:
 subscriptions:
   - {account: "123456789012", product: exampleami1, status: cancelled}
   - {account: "123456789012", product: examplecontainer1, status: expired}
-""" % (CANCELLED_EC2_KEY, CANCELLED_EC2_SECRET, CANCELLED_ECS_KEY, CANCELLED_ECS_SECRET)
+""" % (SEED_EC2_KEY, SEED_EC2_SECRET, SEED_ECS_KEY, SEED_ECS_SECRET)
 
 
-class NotEntitledTest(ServerTestCase):
-    """A seed (--seed, not --demo) whose buyer has workloads but only a
-    cancelled / expired subscription."""
+class SeedFileNotEntitledTest(ServerTestCase):
+    """A seed file (--seed, not --demo) whose buyer has workloads but only a
+    cancelled (AMI) or expired (container) subscription."""
 
     SERVER_DEMO = False
 
@@ -170,7 +179,7 @@ class NotEntitledTest(ServerTestCase):
             os.unlink(cls.seed_path)
 
     def test_meter_usage_customer_not_entitled(self):
-        c = self.server.client(CANCELLED_EC2_KEY, CANCELLED_EC2_SECRET)
+        c = self.server.client(SEED_EC2_KEY, SEED_EC2_SECRET)
         with self.assertRaises(ClientError) as cm:
             c.meter_usage(ProductCode=AMI_PRODUCT, Timestamp=hours_ago(0), UsageDimension="vcpu_hours", UsageQuantity=1)
         self.assertClientError(cm, "CustomerNotEntitledException", 400)
@@ -181,7 +190,7 @@ class NotEntitledTest(ServerTestCase):
         self.assertClientError(cm, "CustomerNotEntitledException", 400)
 
     def test_register_usage_customer_not_entitled(self):
-        c = self.server.client(CANCELLED_ECS_KEY, CANCELLED_ECS_SECRET)
+        c = self.server.client(SEED_ECS_KEY, SEED_ECS_SECRET)
         with self.assertRaises(ClientError) as cm:
             c.register_usage(ProductCode=CONTAINER_PRODUCT, PublicKeyVersion=1)
         self.assertClientError(cm, "CustomerNotEntitledException", 400)
