@@ -16,6 +16,7 @@ import (
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/keys"
+	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/service"
@@ -48,6 +49,9 @@ type Config struct {
 	// second); 0 means no limit. RateBurst is the bucket size.
 	RateLimit float64
 	RateBurst int
+	// DiscardUsage switches the usage write off: every record is answered
+	// as stored and none is. Only for measuring the benchmark's ceiling.
+	DiscardUsage bool
 
 	Logger *slog.Logger
 }
@@ -60,6 +64,7 @@ type Server struct {
 	Store   mpmeter.Store
 	Keys    *keys.Manager
 	Service *service.Service
+	Metrics *metrics.Metrics
 	Handler http.Handler
 	Logger  *slog.Logger
 	// SeedSummary says what the seed put in the store.
@@ -104,13 +109,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.Keys.Ensure(ctx); err != nil {
 		return fail(fmt.Errorf("signing keys: %w", err))
 	}
-	s.Service = service.New(st, cfg.Clock, service.Config{
+	var serviceStore mpmeter.Store = st
+	if cfg.DiscardUsage {
+		cfg.Logger.Warn("usage records are discarded (benchmark ceiling mode): nothing metered is stored")
+		serviceStore = discardUsage{st}
+	}
+	s.Service = service.New(serviceStore, cfg.Clock, service.Config{
 		UsageWindow:     cfg.UsageWindow,
 		FutureTolerance: cfg.FutureTolerance,
 		ClientTokenTTL:  cfg.ClientTokenTTL,
 	}, s.Keys)
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
-	apiOpts := awsjson.Options{Logger: cfg.Logger}
+	s.Metrics = metrics.New()
+	s.Service.SetObserver(s.Metrics)
+	apiOpts := awsjson.Options{Logger: cfg.Logger, Observer: s.Metrics}
 	if cfg.RateLimit > 0 {
 		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
 	}
@@ -123,6 +135,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /keys/public/{version}", s.servePublicKey)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
 	s.Handler = mux
 	return s, nil
 }

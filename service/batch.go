@@ -98,21 +98,33 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in
 		Results:            make([]mpmeter.UsageRecordResult, len(in.UsageRecords)),
 		UnprocessedRecords: []mpmeter.UsageRecord{},
 	}
+	var counts [4]int // accepted, identical, duplicate, not subscribed
 	for i := range in.UsageRecords {
 		res := &out.Results[i]
 		res.UsageRecord = &in.UsageRecords[i]
 		status := plan[i].status
-		if plan[i].stored >= 0 {
+		if plan[i].stored < 0 {
+			counts[3]++
+		} else {
 			o := outcomes[plan[i].stored]
-			switch {
-			case o.Created || o.Record.Fingerprint == toStore[plan[i].stored].Fingerprint:
+			switch outcomeOf(o, toStore[plan[i].stored].Fingerprint) {
+			case OutcomeAccepted:
+				counts[0]++
+			case OutcomeIdentical:
+				counts[1]++
+			default:
+				counts[2]++
+				status = mpmeter.UsageRecordResultStatusDuplicateRecord
+			}
+			if status == mpmeter.UsageRecordResultStatusSuccess {
 				id := o.Record.MeteringRecordID
 				res.MeteringRecordId = &id
-			default:
-				status = mpmeter.UsageRecordResultStatusDuplicateRecord
 			}
 		}
 		res.Status = &status
+	}
+	for i, outcome := range []string{OutcomeAccepted, OutcomeIdentical, OutcomeDuplicate, OutcomeNotSubscribed} {
+		s.observe(mpmeter.OpBatchMeterUsage, outcome, counts[i])
 	}
 	return out, nil
 }

@@ -109,7 +109,9 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 		return nil, err
 	}
 	o := outcomes[0]
-	if !o.Created && o.Record.Fingerprint != rec.Fingerprint {
+	outcome := outcomeOf(o, rec.Fingerprint)
+	s.observe(mpmeter.OpMeterUsage, outcome, 1)
+	if outcome == OutcomeDuplicate {
 		return nil, mpmeter.Errorf(mpmeter.CodeDuplicateRequest, "A metering record has already been emitted by workload %s for dimension %q in the hour of %s with a different usageQuantity.", w.ID, rec.Dimension, ts.Truncate(time.Hour).UTC().Format(time.RFC3339))
 	}
 	id := o.Record.MeteringRecordID

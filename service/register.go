@@ -88,9 +88,11 @@ func (s *Service) RegisterUsage(ctx context.Context, caller mpmeter.Caller, in *
 	} else if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.RecordUsage(ctx, []mpmeter.MeteringRecord{rec}, nil); err != nil {
+	outcomes, err := s.store.RecordUsage(ctx, []mpmeter.MeteringRecord{rec}, nil)
+	if err != nil {
 		return nil, err
 	}
+	s.observe(mpmeter.OpRegisterUsage, outcomeOf(outcomes[0], rec.Fingerprint), 1)
 	out := &mpmeter.RegisterUsageOutput{Signature: &token}
 	if !rotatedAt.IsZero() {
 		out.PublicKeyRotationTimestamp = &mpmeter.Timestamp{Time: rotatedAt.UTC().Truncate(time.Millisecond)}

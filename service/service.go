@@ -41,10 +41,47 @@ const (
 
 // Service implements mpmeter.MeteringService.
 type Service struct {
-	store  mpmeter.Store
-	clock  mpmeter.Clock
-	cfg    Config
-	signer TokenSigner
+	store    mpmeter.Store
+	clock    mpmeter.Clock
+	cfg      Config
+	signer   TokenSigner
+	observer Observer
+}
+
+// Observer hears how many records each call metered, by outcome:
+// accepted (stored now), identical (stored before: the same record again),
+// duplicate (another quantity for a metered slot), not_subscribed.
+type Observer interface {
+	ObserveRecords(op, outcome string, n int)
+}
+
+// Record outcomes for Observer.
+const (
+	OutcomeAccepted      = "accepted"
+	OutcomeIdentical     = "identical"
+	OutcomeDuplicate     = "duplicate"
+	OutcomeNotSubscribed = "not_subscribed"
+)
+
+// SetObserver makes o hear about metered records.
+func (s *Service) SetObserver(o Observer) { s.observer = o }
+
+// observe reports n records of one outcome.
+func (s *Service) observe(op, outcome string, n int) {
+	if s.observer != nil && n > 0 {
+		s.observer.ObserveRecords(op, outcome, n)
+	}
+}
+
+// outcomeOf names what happened to one record the store was given.
+func outcomeOf(o mpmeter.MeteringOutcome, fingerprint string) string {
+	switch {
+	case o.Created:
+		return OutcomeAccepted
+	case o.Record.Fingerprint == fingerprint:
+		return OutcomeIdentical
+	}
+	return OutcomeDuplicate
 }
 
 // TokenSigner signs RegisterUsage entitlement tokens (package keys).

@@ -3,6 +3,8 @@ package storetest
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,22 +65,35 @@ func (o *outcomes) wantOneWinner(t *testing.T, what string, pos int) string {
 	return id
 }
 
+// rounds is how often each concurrency test repeats its race, with new
+// keys: the first round may be serialized by connections being opened (a
+// network database's pool starts cold), later ones race for real.
+const rounds = 4
+
 // 32 goroutines make the very same call (same records, ids included):
 // each record is stored once.
 func testConcurrentIdentical(t *testing.T, s mpmeter.Store) {
 	seed(t, s)
 	const n = 32
-	recs := []mpmeter.MeteringRecord{rec("rec-1", "key-1"), rec("rec-2", "key-2"), rec("rec-3", "key-3")}
-	o := newOutcomes(n)
-	parallel(n, func(g int) {
-		o.out[g], o.err[g] = s.RecordUsage(t.Context(), recs, nil)
-	})
-	for i, r := range recs {
-		if id := o.wantOneWinner(t, name("record %d", i), i); id != r.MeteringRecordID {
-			t.Errorf("record %d: outcomes name %s, want %s", i, id, r.MeteringRecordID)
+	var all []mpmeter.MeteringRecord
+	for round := range rounds {
+		recs := []mpmeter.MeteringRecord{
+			rec(name("rec-%d-1", round), name("key-%d-1", round)),
+			rec(name("rec-%d-2", round), name("key-%d-2", round)),
+			rec(name("rec-%d-3", round), name("key-%d-3", round)),
 		}
+		o := newOutcomes(n)
+		parallel(n, func(g int) {
+			o.out[g], o.err[g] = s.RecordUsage(t.Context(), recs, nil)
+		})
+		for i, r := range recs {
+			if id := o.wantOneWinner(t, name("round %d record %d", round, i), i); id != r.MeteringRecordID {
+				t.Errorf("round %d record %d: outcomes name %s, want %s", round, i, id, r.MeteringRecordID)
+			}
+		}
+		all = append(all, recs...)
 	}
-	wantUsage(t, s, mpmeter.UsageFilter{}, recs...)
+	wantUsage(t, s, mpmeter.UsageFilter{}, all...)
 }
 
 // 32 goroutines record the same usage as the service does on retries: same
@@ -87,19 +102,24 @@ func testConcurrentIdentical(t *testing.T, s mpmeter.Store) {
 func testConcurrentRetries(t *testing.T, s mpmeter.Store) {
 	seed(t, s)
 	const n = 32
-	o := newOutcomes(n)
-	parallel(n, func(g int) {
-		r := rec(name("rec-%02d", g), "key-1")
-		r.Fingerprint = "same"
-		o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{r}, nil)
-	})
-	id := o.wantOneWinner(t, "record", 0)
+	var winners []string
+	for round := range rounds {
+		o := newOutcomes(n)
+		parallel(n, func(g int) {
+			r := rec(name("rec-%d-%02d", round, g), name("key-%d", round))
+			r.Fingerprint = "same"
+			o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{r}, nil)
+		})
+		winners = append(winners, o.wantOneWinner(t, name("round %d", round), 0))
+	}
 	all, err := s.Usage(t.Context(), mpmeter.UsageFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 1 || all[0].MeteringRecordID != id {
-		t.Errorf("stored %s, want [%s]", ids(all), id)
+	got := ids(all)
+	slices.Sort(winners)
+	if want := "[" + strings.Join(winners, " ") + "]"; got != want {
+		t.Errorf("stored %s, want %s", got, want)
 	}
 }
 
@@ -109,36 +129,38 @@ func testConcurrentRetries(t *testing.T, s mpmeter.Store) {
 func testConcurrentOverlappingBatches(t *testing.T, s mpmeter.Store) {
 	seed(t, s)
 	const n, keys = 8, 10
-	o := newOutcomes(n)
-	// order[g] is goroutine g's order of the keys.
-	order := make([][]int, n)
-	for g := range order {
-		order[g] = rand.New(rand.NewPCG(uint64(g), 1)).Perm(keys)
-	}
-	parallel(n, func(g int) {
-		recs := make([]mpmeter.MeteringRecord, keys)
-		for i, k := range order[g] {
-			recs[i] = rec(name("rec-g%d-k%d", g, k), name("key-%d", k))
+	for round := range rounds {
+		o := newOutcomes(n)
+		// order[g] is goroutine g's order of the keys.
+		order := make([][]int, n)
+		for g := range order {
+			order[g] = rand.New(rand.NewPCG(uint64(g), uint64(round))).Perm(keys)
 		}
-		o.out[g], o.err[g] = s.RecordUsage(t.Context(), recs, nil)
-	})
-	// Regroup outcomes by key, so wantOneWinner sees position k as key k.
-	byKey := newOutcomes(n)
-	for g := range n {
-		byKey.err[g] = o.err[g]
-		if o.err[g] != nil {
-			continue
+		parallel(n, func(g int) {
+			recs := make([]mpmeter.MeteringRecord, keys)
+			for i, k := range order[g] {
+				recs[i] = rec(name("rec-%d-g%d-k%d", round, g, k), name("key-%d-%d", round, k))
+			}
+			o.out[g], o.err[g] = s.RecordUsage(t.Context(), recs, nil)
+		})
+		// Regroup outcomes by key, so wantOneWinner sees position k as key k.
+		byKey := newOutcomes(n)
+		for g := range n {
+			byKey.err[g] = o.err[g]
+			if o.err[g] != nil {
+				continue
+			}
+			byKey.out[g] = make([]mpmeter.MeteringOutcome, keys)
+			for i, k := range order[g] {
+				byKey.out[g][k] = o.out[g][i]
+			}
 		}
-		byKey.out[g] = make([]mpmeter.MeteringOutcome, keys)
-		for i, k := range order[g] {
-			byKey.out[g][k] = o.out[g][i]
+		for k := range keys {
+			byKey.wantOneWinner(t, name("round %d key %d", round, k), k)
 		}
 	}
-	for k := range keys {
-		byKey.wantOneWinner(t, name("key-%d", k), k)
-	}
-	if c := count(t, s); c != keys {
-		t.Errorf("%d records stored, want %d", c, keys)
+	if c := count(t, s); c != rounds*keys {
+		t.Errorf("%d records stored, want %d", c, rounds*keys)
 	}
 }
 
@@ -147,25 +169,24 @@ func testConcurrentOverlappingBatches(t *testing.T, s mpmeter.Store) {
 func testConcurrentTokensSameDedupKey(t *testing.T, s mpmeter.Store) {
 	seed(t, s)
 	const n = 16
-	tok := func(g int) *mpmeter.IdempotencyToken {
-		return &mpmeter.IdempotencyToken{Scope: "i-0123", Token: name("tok-%02d", g), Fingerprint: "f", ExpiresAt: t0.Add(time.Hour)}
-	}
-	o := newOutcomes(n)
-	parallel(n, func(g int) {
-		o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{rec(name("rec-%02d", g), "key-1")}, tok(g))
-	})
-	id := o.wantOneWinner(t, "record", 0)
-	if c := count(t, s); c != 1 {
-		t.Errorf("%d records stored, want 1", c)
-	}
-	for g := range n {
-		oc := record1(t, t.Context(), s, rec(name("rec-replay-%02d", g), name("key-replay-%02d", g)), tok(g))
-		if oc.Created || oc.Record.MeteringRecordID != id {
-			t.Errorf("token %d replayed: Created %v, record %s; want false, %s", g, oc.Created, oc.Record.MeteringRecordID, id)
+	for round := range rounds {
+		tok := func(g int) *mpmeter.IdempotencyToken {
+			return &mpmeter.IdempotencyToken{Scope: "i-0123", Token: name("tok-%d-%02d", round, g), Fingerprint: "f", ExpiresAt: t0.Add(time.Hour)}
+		}
+		o := newOutcomes(n)
+		parallel(n, func(g int) {
+			o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{rec(name("rec-%d-%02d", round, g), name("key-%d", round))}, tok(g))
+		})
+		id := o.wantOneWinner(t, name("round %d", round), 0)
+		for g := range n {
+			oc := record1(t, t.Context(), s, rec(name("rec-replay-%d-%02d", round, g), name("key-replay-%d-%02d", round, g)), tok(g))
+			if oc.Created || oc.Record.MeteringRecordID != id {
+				t.Errorf("round %d: token %d replayed: Created %v, record %s; want false, %s", round, g, oc.Created, oc.Record.MeteringRecordID, id)
+			}
 		}
 	}
-	if c := count(t, s); c != 1 {
-		t.Errorf("%d records stored after replays, want 1", c)
+	if c := count(t, s); c != rounds {
+		t.Errorf("%d records stored, want %d", c, rounds)
 	}
 }
 
@@ -175,45 +196,47 @@ func testConcurrentTokensSameDedupKey(t *testing.T, s mpmeter.Store) {
 func testConcurrentSameToken(t *testing.T, s mpmeter.Store) {
 	seed(t, s)
 	const n = 16
-	tok := mpmeter.IdempotencyToken{Scope: "i-0123", Token: "tok", Fingerprint: "f", ExpiresAt: t0.Add(time.Hour)}
-	o := newOutcomes(n)
-	parallel(n, func(g int) {
-		tk := tok
-		o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{rec(name("rec-%02d", g), name("key-%02d", g))}, &tk)
-	})
-	id := o.wantOneWinner(t, "same token", 0)
-	if all, err := s.Usage(t.Context(), mpmeter.UsageFilter{}); err != nil || len(all) != 1 || all[0].MeteringRecordID != id {
-		t.Errorf("stored %s, %v; want [%s]", ids(all), err, id)
-	}
+	stored := 0
+	for round := range rounds {
+		tok := mpmeter.IdempotencyToken{Scope: "i-0123", Token: name("tok-%d", round), Fingerprint: "f", ExpiresAt: t0.Add(time.Hour)}
+		o := newOutcomes(n)
+		parallel(n, func(g int) {
+			tk := tok
+			o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{rec(name("rec-%d-%02d", round, g), name("key-%d-%02d", round, g))}, &tk)
+		})
+		o.wantOneWinner(t, name("round %d same token", round), 0)
+		stored++
 
-	tok.Token = "tok-2"
-	o = newOutcomes(n)
-	parallel(n, func(g int) {
-		tk := tok
-		tk.Fingerprint = name("f%d", g%2)
-		o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{rec(name("rec-2-%02d", g), "")}, &tk)
-	})
-	created, conflicts, winner := 0, 0, ""
-	for g := range n {
-		switch {
-		case errors.Is(o.err[g], mpmeter.ErrIdempotencyConflict):
-			conflicts++
-		case o.err[g] != nil:
-			t.Fatalf("goroutine %d: %v", g, o.err[g])
-		case o.out[g][0].Created:
-			created++
-			winner = o.out[g][0].Record.MeteringRecordID
+		tok.Token = name("tok-%d-conflict", round)
+		o = newOutcomes(n)
+		parallel(n, func(g int) {
+			tk := tok
+			tk.Fingerprint = name("f%d", g%2)
+			o.out[g], o.err[g] = s.RecordUsage(t.Context(), []mpmeter.MeteringRecord{rec(name("rec-%d-c%02d", round, g), "")}, &tk)
+		})
+		created, conflicts, winner := 0, 0, ""
+		for g := range n {
+			switch {
+			case errors.Is(o.err[g], mpmeter.ErrIdempotencyConflict):
+				conflicts++
+			case o.err[g] != nil:
+				t.Fatalf("round %d: goroutine %d: %v", round, g, o.err[g])
+			case o.out[g][0].Created:
+				created++
+				winner = o.out[g][0].Record.MeteringRecordID
+			}
 		}
-	}
-	if created != 1 || conflicts != n/2 {
-		t.Fatalf("%d created and %d conflicts, want 1 and %d", created, conflicts, n/2)
-	}
-	for g := range n {
-		if o.err[g] == nil && o.out[g][0].Record.MeteringRecordID != winner {
-			t.Errorf("goroutine %d got record %s, want %s", g, o.out[g][0].Record.MeteringRecordID, winner)
+		if created != 1 || conflicts != n/2 {
+			t.Fatalf("round %d: %d created and %d conflicts, want 1 and %d", round, created, conflicts, n/2)
 		}
+		for g := range n {
+			if o.err[g] == nil && o.out[g][0].Record.MeteringRecordID != winner {
+				t.Errorf("round %d: goroutine %d got record %s, want %s", round, g, o.out[g][0].Record.MeteringRecordID, winner)
+			}
+		}
+		stored++
 	}
-	if c := count(t, s); c != 2 {
-		t.Errorf("%d records stored, want 2", c)
+	if c := count(t, s); c != stored {
+		t.Errorf("%d records stored, want %d", c, stored)
 	}
 }

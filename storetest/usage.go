@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -351,20 +352,36 @@ func testCancelledContext(t *testing.T, s mpmeter.Store) {
 // stored nothing, or succeeded and stored its records.
 func testCancelRace(t *testing.T, s mpmeter.Store) {
 	seed(t, s)
+	recsOf := func(i int) []mpmeter.MeteringRecord {
+		return []mpmeter.MeteringRecord{rec(name("rec-%d-a", i), name("key-%d-a", i)), rec(name("rec-%d-b", i), "")}
+	}
+	// Time a few calls, so the timeouts below fall before, during and after
+	// a call of this store, however fast it is.
+	const warmup = 5
+	var took []time.Duration
+	for i := range warmup {
+		start := time.Now()
+		if _, err := s.RecordUsage(t.Context(), recsOf(i), nil); err != nil {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	typical := took[len(took)/2]
+
 	const calls = 60
 	type result struct {
 		recs []mpmeter.MeteringRecord
 		err  error
 	}
-	results := make([]result, calls)
-	for i := range calls {
-		recs := []mpmeter.MeteringRecord{rec(name("rec-%d-a", i), name("key-%d-a", i)), rec(name("rec-%d-b", i), "")}
-		// Timeouts from 0 to ~3ms, spread over a typical transaction's
-		// duration.
-		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%20)*150*time.Microsecond)
+	var results []result
+	for i := warmup; i < warmup+calls; i++ {
+		recs := recsOf(i)
+		// From 0 to twice a typical call.
+		ctx, cancel := context.WithTimeout(t.Context(), typical*time.Duration(i%20)/10)
 		_, err := s.RecordUsage(ctx, recs, nil)
 		cancel()
-		results[i] = result{recs, err}
+		results = append(results, result{recs, err})
 	}
 	stored := map[string]bool{}
 	all, err := s.Usage(t.Context(), mpmeter.UsageFilter{})
@@ -389,7 +406,7 @@ func testCancelRace(t *testing.T, s mpmeter.Store) {
 			failed++
 		}
 	}
-	t.Logf("%d of %d calls ran out of time", failed, calls)
+	t.Logf("typical call %v; %d of %d calls ran out of time", typical, failed, calls)
 }
 
 func isContextError(err error) bool {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,8 @@ import (
 // serveConfig is the serve command's settings.
 type serveConfig struct {
 	listen, db, seedPath, logLevel, logFormat, keyEncryptionKey string
-	demo                                                        bool
+	adminListen                                                 string
+	demo, pprof                                                 bool
 	usageWindow, futureTolerance, tokenTTL, clientTokenTTL      time.Duration
 	maxSkew, shutdownTimeout                                    time.Duration
 	rateLimit                                                   float64
@@ -43,6 +45,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts RegisterUsage signing keys at rest (prefer the environment variable)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 10, "how many calls above --rate-limit a burst may make")
+	fs.StringVar(&c.adminListen, "admin-listen", "", "address of the admin listener (/metrics, /healthz, and /debug/pprof with --pprof); empty: none")
+	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
@@ -71,6 +75,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.rateLimit < 0 || c.rateBurst < 1 {
 		errs = append(errs, fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1"))
+	}
+	if c.pprof && c.adminListen == "" {
+		errs = append(errs, fmt.Errorf("--pprof needs --admin-listen: profiles are never served on the API listener"))
 	}
 	if c.db == "" {
 		errs = append(errs, fmt.Errorf("--db must not be empty"))
@@ -160,8 +167,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		printDemo(stdout, endpoint)
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	if c.adminListen != "" {
+		adminLn, err := net.Listen("tcp", c.adminListen)
+		if err != nil {
+			return fmt.Errorf("--admin-listen: %w", err)
+		}
+		admin := &http.Server{Handler: adminMux(srv, c.pprof), ReadHeaderTimeout: 10 * time.Second}
+		defer admin.Close()
+		go func() { errc <- admin.Serve(adminLn) }()
+		logger.Info("admin listener", "endpoint", "http://"+adminLn.Addr().String(), "pprof", c.pprof)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -171,6 +188,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
+}
+
+// adminMux serves the operator's endpoints, apart from the API.
+func adminMux(srv *server.Server, withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", srv.Metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
 
 // redactDSN hides a PostgreSQL URL's password in logs.

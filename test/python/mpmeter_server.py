@@ -13,7 +13,6 @@ directory.
 import atexit
 import datetime
 import http.client
-import json
 import os
 import queue
 import re

@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from mpmeter_server import (
-    CUSTOMER, REGION, SAAS_PRODUCT, SELLER_KEY, SELLER_SECRET, SPEC, UUID_RE, ServerTestCase, hours_ago,
+    CUSTOMER, REGION, SAAS_PRODUCT, SELLER_KEY, SELLER_SECRET, SPEC, UUID_RE, ServerTestCase,
 )
 
 CAPTURES = os.path.join(SPEC, "captures", "sigv4-requests.jsonl")

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from mpmeter_server import (
     AMI_PRODUCT, CONTAINER_PRODUCT, EC2_KEY, EC2_SECRET, ECS_KEY, ECS_SECRET, EKS_KEY, EKS_SECRET,
-    FARGATE_KEY, FARGATE_SECRET, AGENT_KEY, AGENT_SECRET, SELLER_KEY, SELLER_SECRET,
+    FARGATE_KEY, FARGATE_SECRET, CANCELLED_ECS_KEY, CANCELLED_ECS_SECRET, AGENT_KEY, AGENT_SECRET, SELLER_KEY, SELLER_SECRET,
     ServerTestCase,
 )
 
@@ -126,6 +126,18 @@ class RegisterUsageTest(ServerTestCase):
         with self.assertRaises(ClientError) as cm:
             self.register(version=99)
         self.assertClientError(cm, "InvalidPublicKeyVersionException", 400)
+
+    def test_customer_not_entitled(self):
+        # The demo's cancelled buyer has an ECS workload key (AKIAEXAMPLECANCEL002).
+        try:
+            self.register(client=self.server.client(CANCELLED_ECS_KEY, CANCELLED_ECS_SECRET))
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "UnrecognizedClientException":
+                self.skipTest("this build's demo has no ECS workload key for a buyer without an active subscription "
+                              "(AKIAEXAMPLECANCEL002 is unknown); see test_meter.SeedFileNotEntitledTest")
+            self.assertClientError(e, "CustomerNotEntitledException", 400)
+        else:
+            self.fail("a cancelled buyer's task registered")
 
     def test_disabled_region(self):
         # RegisterUsage is not offered in GovCloud.

@@ -5,9 +5,9 @@ import unittest
 from botocore.exceptions import ClientError
 
 from mpmeter_server import (
-    BUYER_ACCOUNT, CUSTOMER, CUSTOMER_LICENSE, OTHER_PRODUCT, OTHER_SELLER_KEY, OTHER_SELLER_SECRET,
-    SAAS_PRODUCT, SELLER_KEY, SELLER_SECRET, TOKEN, TOKEN_EXPIRED, TOKEN_OTHER, ServerTestCase,
-    botocore_model,
+    BUYER_ACCOUNT, CANCELLED_ACCOUNT, CANCELLED_CUSTOMER, CUSTOMER, CUSTOMER_LICENSE, OTHER_PRODUCT, OTHER_SELLER_KEY, OTHER_SELLER_SECRET,
+    SAAS_PRODUCT, SELLER_KEY, SELLER_SECRET, TOKEN, TOKEN_CANCELLED, TOKEN_EXPIRED, TOKEN_OTHER, ServerTestCase,
+    botocore_model, hours_ago,
 )
 
 HAS_LICENSE_ARN = "LicenseArn" in botocore_model().operation_model("ResolveCustomer").output_shape.members
@@ -64,6 +64,18 @@ class ResolveCustomerTest(ServerTestCase):
         with self.assertRaises(ClientError) as cm:
             self.seller().resolve_customer(RegistrationToken=TOKEN_EXPIRED)
         self.assertClientError(cm, "ExpiredTokenException", 400)
+
+    def test_cancelled_buyers_token_resolves(self):
+        # The seller learns who the buyer is, and then that it is not
+        # subscribed: metering it answers CustomerNotSubscribed.
+        out = self.assertOK(self.seller().resolve_customer(RegistrationToken=TOKEN_CANCELLED))
+        self.assertEqual(out["CustomerIdentifier"], CANCELLED_CUSTOMER)
+        self.assertEqual(out["CustomerAWSAccountId"], CANCELLED_ACCOUNT)
+        self.assertEqual(out["ProductCode"], SAAS_PRODUCT)
+        res = self.seller().batch_meter_usage(ProductCode=SAAS_PRODUCT, UsageRecords=[{
+            "CustomerIdentifier": out["CustomerIdentifier"], "Dimension": "users", "Quantity": 1,
+            "Timestamp": hours_ago(0)}])
+        self.assertEqual(res["Results"][0]["Status"], "CustomerNotSubscribed")
 
     def test_disabled_api_in_govcloud(self):
         c = self.server.client(SELLER_KEY, SELLER_SECRET, region="us-gov-west-1")

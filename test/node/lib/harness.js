@@ -70,6 +70,10 @@ export async function startServer(extraArgs = []) {
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // Never leave a server behind, even when a test process dies before after().
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  exited.then(() => process.off('exit', killOnExit));
 
   const endpoint = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error('no "serving" line within 20s')), 20_000);

@@ -1,0 +1,84 @@
+// Package metrics exports mpmeter's Prometheus metrics: requests by operation
+// and error, latency, metered records by outcome, and store commits. It uses
+// its own registry (no global state), served by Handler.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// Metrics is one server's metrics. Safe for concurrent use.
+type Metrics struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	records     *prometheus.CounterVec
+	commitBatch prometheus.Histogram
+	commitTime  prometheus.Histogram
+}
+
+// New returns metrics registered in a fresh registry, with Go runtime and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpmeter_requests_total",
+			Help: "API requests by operation and AWS error name (empty: success).",
+		}, []string{"operation", "error"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mpmeter_request_duration_seconds",
+			Help:    "API request latency by operation, from first byte read to response written.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"operation"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpmeter_records_total",
+			Help: "Metering records by operation and outcome: accepted (stored now), identical (the same record again), duplicate (another quantity for a metered slot), not_subscribed.",
+		}, []string{"operation", "outcome"}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mpmeter_store_commit_records",
+			Help:    "Records written per store commit (group commit folds many requests into one).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mpmeter_store_commit_seconds",
+			Help:    "Store commit latency, including the fsync.",
+			Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1, .5, 1},
+		}),
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.records, m.commitBatch, m.commitTime,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// ObserveRequest implements awsjson.Observer.
+func (m *Metrics) ObserveRequest(op string, _ mpmeter.Caller, errCode string, d time.Duration) {
+	if op == "" {
+		op = "unknown"
+	}
+	m.requests.WithLabelValues(op, errCode).Inc()
+	m.latency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// ObserveRecords implements service.Observer.
+func (m *Metrics) ObserveRecords(op, outcome string, n int) {
+	m.records.WithLabelValues(op, outcome).Add(float64(n))
+}
+
+// ObserveCommit is called by the store after each commit.
+func (m *Metrics) ObserveCommit(records int, d time.Duration) {
+	m.commitBatch.Observe(float64(records))
+	m.commitTime.Observe(d.Seconds())
+}

@@ -1,0 +1,48 @@
+package mpmetertest_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go/aws"
+	mm "github.com/aws/aws-sdk-go/service/marketplacemetering"
+
+	"github.com/mpmeter/mpmeter/mpmetertest"
+)
+
+func TestMetrics(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := seller(t, srv)
+	ts := time.Now().Add(-time.Minute)
+	in := &mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{
+		record(mpmetertest.Customer, "users", 1, ts), record(mpmetertest.CancelledCustomer, "users", 1, ts),
+	}}
+	for i := 0; i < 2; i++ {
+		if _, err := c.BatchMeterUsage(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ResolveCustomer(&mm.ResolveCustomerInput{RegistrationToken: aws.String("nope")})
+
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`mpmeter_requests_total{error="",operation="BatchMeterUsage"} 2`,
+		`mpmeter_requests_total{error="InvalidTokenException",operation="ResolveCustomer"} 1`,
+		`mpmeter_records_total{operation="BatchMeterUsage",outcome="accepted"} 1`,
+		`mpmeter_records_total{operation="BatchMeterUsage",outcome="identical"} 1`,
+		`mpmeter_records_total{operation="BatchMeterUsage",outcome="not_subscribed"} 2`,
+		`mpmeter_request_duration_seconds_count{operation="BatchMeterUsage"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
