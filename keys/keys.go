@@ -36,7 +36,13 @@ type Manager struct {
 
 	mu       sync.RWMutex
 	versions map[int]*version
+	loadedAt time.Time // wall time of the last load
 }
+
+// refreshAfter bounds how long a rotation by another process or node (mpmeter
+// keys rotate, a second server on the same database) goes unseen: Sign reloads
+// the versions when they are older than this.
+const refreshAfter = 5 * time.Second
 
 type version struct {
 	key       *rsa.PrivateKey
@@ -155,9 +161,9 @@ func (m *Manager) rotatedAt(v int) time.Time {
 // known here: another node may have rotated.
 func (m *Manager) version(ctx context.Context, v int) (*version, error) {
 	m.mu.RLock()
-	ver := m.versions[v]
+	ver, fresh := m.versions[v], time.Since(m.loadedAt) < refreshAfter
 	m.mu.RUnlock()
-	if ver != nil {
+	if ver != nil && fresh {
 		return ver, nil
 	}
 	if err := m.load(ctx); err != nil {
@@ -186,7 +192,7 @@ func (m *Manager) load(ctx context.Context) error {
 		loaded[sk.Version] = ver
 	}
 	m.mu.Lock()
-	m.versions = loaded
+	m.versions, m.loadedAt = loaded, time.Now()
 	m.mu.Unlock()
 	return nil
 }

@@ -173,9 +173,12 @@ func (s *Service) batchProduct(ctx context.Context, caller mpmeter.Caller, in *m
 // CustomerIdentifier and CustomerAWSAccountId.
 func checkCustomerFields(i int, r *mpmeter.UsageRecord) error {
 	hasID, hasAccount := str(r.CustomerIdentifier) != "", str(r.CustomerAWSAccountId) != ""
-	if hasID == hasAccount {
-		path := "usageRecords." + strconv.Itoa(i+1) + ".member"
-		return mpmeter.ValidationError("Value at '" + path + "' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided")
+	path := "usageRecords." + strconv.Itoa(i+1) + ".member."
+	switch {
+	case !hasID && !hasAccount:
+		return mpmeter.ValidationError("Value null at '" + path + "customerIdentifier' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided")
+	case hasID && hasAccount:
+		return mpmeter.ValidationError("Value '" + *r.CustomerAWSAccountId + "' at '" + path + "customerAWSAccountId' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided")
 	}
 	return nil
 }

@@ -190,10 +190,10 @@ func (s *Store) write(ctx context.Context, op string, fn func(w *txn) error) err
 		if err == nil {
 			return nil
 		}
-		if cerr := ctx.Err(); cerr != nil {
-			// Whatever the driver made of it (SQLite's "interrupted",
-			// database/sql's ErrTxDone), the cause is the caller's ctx, and
-			// the transaction was rolled back.
+		if cerr := ctxErr(ctx); cerr != nil {
+			// Whatever the driver made of it (SQLite's "interrupted", a
+			// dial timeout, a closed connection), the cause is the
+			// caller's ctx, and the transaction was rolled back.
 			return fmt.Errorf("sqlstore: %s: %w", op, cerr)
 		}
 		if !s.d.retryable(err, attempt) {
@@ -205,8 +205,31 @@ func (s *Store) write(ctx context.Context, op string, fn func(w *txn) error) err
 	}
 }
 
+// commitTimeout bounds a write transaction once it has started, whatever the
+// caller's ctx says; see tryWrite.
+const commitTimeout = time.Minute
+
+// tryWrite runs fn in one transaction and commits it.
+//
+// The caller's ctx bounds the wait for a connection (for SQLite, the queue
+// for the one writer) and every statement fn runs: when it ends, the
+// statement fails and the transaction is rolled back. It is checked once
+// more just before COMMIT. But the transaction itself runs under a context
+// detached from ctx, because the drivers tie COMMIT to it: a COMMIT that the
+// client abandons when ctx ends may still complete on the server (pgx closes
+// the connection, PostgreSQL commits anyway), and the caller would be told
+// "context error" for a write that was committed, which the Store contract
+// rules out. Once sent, COMMIT is let finish, within commitTimeout, and its
+// own result is reported.
 func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
-	tx, err := s.wdb.BeginTx(ctx, s.d.txOptions)
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close() // back to the pool
+	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	tx, err := conn.BeginTx(txCtx, s.d.txOptions)
 	if err != nil {
 		return err
 	}
@@ -215,7 +238,24 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 		_ = tx.Rollback() // the error that matters is fn's
 		return err
 	}
+	if err := ctxErr(ctx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
 	return tx.Commit()
+}
+
+// ctxErr is ctx.Err(), also when ctx's deadline has passed but its timer has
+// not fired yet: a driver's network deadline (set from ctx's) can expire
+// first, and its error is then really ctx's.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // backoff is a jittered, capped exponential delay before retry attempt+1,
@@ -244,8 +284,8 @@ func readErr(ctx context.Context, err error, what string, args ...any) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: %s: %w", name, mpmeter.ErrNotFound)
-	case ctx.Err() != nil:
-		return fmt.Errorf("sqlstore: %s: %w", name, ctx.Err())
+	case ctxErr(ctx) != nil:
+		return fmt.Errorf("sqlstore: %s: %w", name, ctxErr(ctx))
 	default:
 		return fmt.Errorf("sqlstore: %s: %w", name, err)
 	}

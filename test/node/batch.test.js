@@ -239,14 +239,14 @@ describe('BatchMeterUsage', () => {
         UsageRecords: [rec(demo.customer, 'users', 1, ts()), rec(demo.customer, 'users', 1, ts(), { CustomerAWSAccountId: demo.buyerAccount })],
       }), 'ValidationException', 400);
       assert.match(err.message, /^1 validation error detected: /);
-      assert.ok(err.message.includes("'usageRecords.2.member'"), err.message);
+      assert.ok(err.message.includes("Value '444455556666' at 'usageRecords.2.member.customerAWSAccountId'"), err.message);
       assert.match(err.message, /CustomerIdentifier/);
       assert.match(err.message, /CustomerAWSAccountId/);
     });
 
     it('neither customer field', async () => {
       const err = await rejectsWith(meter({ UsageRecords: [{ Dimension: 'users', Quantity: 1, Timestamp: ts() }] }), 'ValidationException', 400);
-      assert.ok(err.message.includes("'usageRecords.1.member'"), err.message);
+      assert.ok(err.message.includes("Value null at 'usageRecords.1.member.customerIdentifier'"), err.message);
     });
 
     it('several violations are counted and joined by "; "', async () => {

@@ -92,7 +92,11 @@ describe('MeterUsage', () => {
       'DisabledApiException', 400);
   });
 
-  it('CustomerNotEntitledException', { skip: 'the demo marketplace cannot produce it: every workload key belongs to buyer 444455556666, which subscribes to every AMI and container product (exampleami1, examplecontainer1); otherprod1 is SaaS (InvalidProductCodeException)' }, () => {});
+  it('CustomerNotEntitledException for a buyer whose subscription is cancelled', async () => {
+    const err = await rejectsWith(meter({ Timestamp: new Date(Date.now() - 1000), UsageDimension: 'vcpu_hours', UsageQuantity: 1 }, srv.client(demo.cancelledEc2)),
+      'CustomerNotEntitledException', 400);
+    assert.match(err.message, /123456789012/);
+  });
 
   it('errors of the request', async () => {
     const now = () => new Date(Date.now() - 1000);

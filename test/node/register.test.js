@@ -157,7 +157,9 @@ describe('RegisterUsage', () => {
     }
   });
 
-  it('CustomerNotEntitledException', { skip: 'the demo marketplace cannot produce it: the only container workloads belong to buyer 444455556666, which subscribes to examplecontainer1, the only container product' }, () => {});
+  it('CustomerNotEntitledException for a buyer whose subscription is cancelled', async () => {
+    await rejectsWith(register({}, srv.client(demo.cancelledEcs)), 'CustomerNotEntitledException', 400);
+  });
 });
 
 describe('RegisterUsage after a key rotation (mpmeter keys rotate)', () => {

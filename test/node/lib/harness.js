@@ -25,6 +25,9 @@ export const demo = Object.freeze({
   eks: { accessKeyId: 'AKIAEXAMPLEEKS000001', secretAccessKey: 'eks-secret' },
   fargate: { accessKeyId: 'AKIAEXAMPLEFARGATE01', secretAccessKey: 'fargate-secret' },
   agent: { accessKeyId: 'AKIAEXAMPLEAGENT0001', secretAccessKey: 'agent-secret' },
+  // Workloads of buyer 123456789012, whose subscriptions are cancelled.
+  cancelledEc2: { accessKeyId: 'AKIAEXAMPLECANCEL001', secretAccessKey: 'cancelled-ec2-secret' },
+  cancelledEcs: { accessKeyId: 'AKIAEXAMPLECANCEL002', secretAccessKey: 'cancelled-ecs-secret' },
   saasProduct: 'exampleprod1', // dimensions users, gigabytes
   amiProduct: 'exampleami1', // dimensions vcpu_hours, requests
   containerProduct: 'examplecontainer1', // dimensions pods, requests

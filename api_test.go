@@ -1,0 +1,119 @@
+package mpmeter_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+func TestTimestampAcceptsIntegersAndFractions(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		`1795514700`:       time.Unix(1795514700, 0),
+		`1795514700.25`:    time.Unix(1795514700, 250e6),
+		`1.7955147001e9`:   time.Unix(1795514700, 100e6),
+		`1795514700.12345`: time.Unix(1795514700, 123450e3),
+	} {
+		var ts mpmeter.Timestamp
+		if err := json.Unmarshal([]byte(in), &ts); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if !ts.Equal(want) {
+			t.Errorf("%s: got %v, want %v", in, ts.Time, want)
+		}
+	}
+	for _, bad := range []string{`"2026-11-25T00:00:00Z"`, `"1795514700"`, `true`, `{}`, `[]`, `1e300`} {
+		var ts mpmeter.Timestamp
+		if err := json.Unmarshal([]byte(bad), &ts); err == nil {
+			t.Errorf("%s accepted as %v", bad, ts)
+		}
+	}
+}
+
+func TestTimestampMarshalsNumbers(t *testing.T) {
+	for ts, want := range map[time.Time]string{
+		time.Unix(1795514700, 0):        `1795514700`,
+		time.Unix(1795514700, 250e6):    `1795514700.25`,
+		time.Unix(1795514700, 123456e3): `1795514700.123`,
+	} {
+		b, err := json.Marshal(mpmeter.Timestamp{Time: ts})
+		if err != nil || string(b) != want {
+			t.Errorf("%v: got %s %v, want %s", ts, b, err, want)
+		}
+	}
+}
+
+func TestValidatePathsAndCounts(t *testing.T) {
+	s := func(v string) *string { return &v }
+	n := func(v int64) *int64 { return &v }
+	in := &mpmeter.BatchMeterUsageInput{
+		ProductCode: s(strings.Repeat("p", 256)),
+		UsageRecords: []mpmeter.UsageRecord{
+			{Dimension: s("users"), Timestamp: mpmeter.NewTimestamp(time.Now())},
+			{Dimension: s("users"), Quantity: n(1 << 31), UsageAllocations: []mpmeter.UsageAllocation{{Tags: []mpmeter.Tag{{Key: s(""), Value: s("v")}}}}},
+		},
+	}
+	err := in.Validate()
+	e, ok := err.(*mpmeter.Error)
+	if !ok || e.Code != mpmeter.CodeValidation {
+		t.Fatalf("got %v", err)
+	}
+	for _, want := range []string{
+		"5 validation errors detected: ",
+		"Value null at 'usageRecords.2.member.timestamp' failed to satisfy constraint: Member must not be null",
+		"Value '2147483648' at 'usageRecords.2.member.quantity' failed to satisfy constraint: Member must have value less than or equal to 2147483647",
+		"Value null at 'usageRecords.2.member.usageAllocations.1.member.allocatedUsageQuantity' failed to satisfy constraint: Member must not be null",
+		"Value '' at 'usageRecords.2.member.usageAllocations.1.member.tags.1.member.key' failed to satisfy constraint: Member must have length greater than or equal to 1",
+		"at 'productCode' failed to satisfy constraint: Member must have length less than or equal to 255",
+	} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("message lacks %q:\n%s", want, e.Message)
+		}
+	}
+	ok2 := &mpmeter.ResolveCustomerInput{RegistrationToken: s("t")}
+	if err := ok2.Validate(); err != nil {
+		t.Fatalf("valid input: %v", err)
+	}
+}
+
+// The model's LicenseArn pattern has a {0,1023} repeat that RE2 cannot
+// compile as is; the generated pattern must still accept what it accepts.
+func TestLicenseArnPatternKeepsItsLimit(t *testing.T) {
+	arn := func(tail int) *string {
+		v := "arn:aws:license-manager::444455556666:l" + strings.Repeat("x", tail)
+		return &v
+	}
+	rec := func(a *string) *mpmeter.BatchMeterUsageInput {
+		d := "users"
+		return &mpmeter.BatchMeterUsageInput{UsageRecords: []mpmeter.UsageRecord{{Dimension: &d, Timestamp: mpmeter.NewTimestamp(time.Now()), LicenseArn: a}}}
+	}
+	if err := rec(arn(1023)).Validate(); err != nil {
+		t.Fatalf("1024-character resource accepted by the model, refused here: %v", err)
+	}
+	if err := rec(arn(1024)).Validate(); err == nil {
+		t.Fatal("1025-character resource refused by the model, accepted here")
+	}
+}
+
+func TestOperationRegions(t *testing.T) {
+	for _, c := range []struct {
+		op, region string
+		want       bool
+	}{
+		{mpmeter.OpBatchMeterUsage, "us-east-1", true},
+		{mpmeter.OpBatchMeterUsage, "cn-northwest-1", true},
+		{mpmeter.OpBatchMeterUsage, "us-gov-west-1", false},
+		{mpmeter.OpMeterUsage, "us-gov-west-1", true},
+		{mpmeter.OpRegisterUsage, "me-south-1", false},
+		{mpmeter.OpRegisterUsage, "ca-central-1", true},
+		{mpmeter.OpResolveCustomer, "", false},
+		{mpmeter.OpResolveCustomer, "us-east-1 us-west-2", false},
+		{"Nope", "us-east-1", false},
+	} {
+		if got := mpmeter.OperationAvailableIn(c.op, c.region); got != c.want {
+			t.Errorf("%s in %q: %v", c.op, c.region, got)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mpmeter.yaml")
+	os.WriteFile(file, []byte("listen: 127.0.0.1:7000\ndb: from-file.db\nusage-window: 2h\nmax-skew: 1m\n"), 0o644)
+	env := map[string]string{"MPMETER_CONFIG": file, "MPMETER_DB": "from-env.db", "MPMETER_USAGE_WINDOW": "3h"}
+	var c serveConfig
+	fs := serveFlags(&c)
+	if err := parseFlags(fs, []string{"--usage-window", "4h"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.listen != "127.0.0.1:7000" || c.db != "from-env.db" || c.usageWindow != 4*time.Hour || c.maxSkew != time.Minute {
+		t.Fatalf("flags > env > file > defaults broken: %+v", c)
+	}
+	if c.tokenTTL != 4*time.Hour {
+		t.Fatalf("default lost: %v", c.tokenTTL)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listne: x\n"), 0o644)
+	cases := map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"unknown file key": {[]string{"--config", bad}, nil, `unknown setting "listne"`},
+		"bad env value":    {nil, map[string]string{"MPMETER_USAGE_WINDOW": "soon"}, "MPMETER_USAGE_WINDOW"},
+		"stray argument":   {[]string{"extra"}, nil, "unexpected argument"},
+	}
+	for name, tc := range cases {
+		var c serveConfig
+		err := parseFlags(serveFlags(&c), tc.args, func(k string) string { return tc.env[k] }, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", name, err, tc.want)
+		}
+	}
+	var c serveConfig
+	parseFlags(serveFlags(&c), []string{"--usage-window", "-1h", "--pprof", "--listen", "nope"}, func(string) string { return "" }, &bytes.Buffer{})
+	err := c.validate()
+	for _, want := range []string{"--usage-window must be positive", "--pprof needs --admin-listen", "--listen"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("validate: %v lacks %q", err, want)
+		}
+	}
+}
+
+func TestSeedCommands(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"seed", "demo"}, &out, &out, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "demo.yaml")
+	os.WriteFile(f, out.Bytes(), 0o644)
+	out.Reset()
+	if err := run(t.Context(), []string{"seed", "check", f}, &out, &out, func(string) string { return "" }); err != nil || !strings.Contains(out.String(), "ok (") {
+		t.Fatalf("seed check of the exported demo: %v %s", err, out.String())
+	}
+	os.WriteFile(f, []byte("accounts:\n  - id: \"12\"\n"), 0o644)
+	if err := run(t.Context(), []string{"seed", "check", f}, &out, &out, func(string) string { return "" }); err == nil {
+		t.Fatal("an invalid seed passed seed check")
+	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "k.db")
+	env := func(k string) string {
+		if k == "MPMETER_KEY_ENCRYPTION_KEY" {
+			return "kek"
+		}
+		return ""
+	}
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"keys", "public", "--db", db}, &out, &out, env); err != nil || !strings.HasPrefix(out.String(), "-----BEGIN PUBLIC KEY-----") {
+		t.Fatalf("keys public: %v %s", err, out.String())
+	}
+	v1 := out.String()
+	out.Reset()
+	if err := run(t.Context(), []string{"keys", "rotate", "--db", db}, &out, &out, env); err != nil || !strings.Contains(out.String(), "version 2") {
+		t.Fatalf("keys rotate: %v %s", err, out.String())
+	}
+	out.Reset()
+	run(t.Context(), []string{"keys", "public", "--db", db, "--version", "1"}, &out, &out, env)
+	if out.String() != v1 {
+		t.Fatal("version 1 changed after rotation")
+	}
+	// The private keys are encrypted: another encryption key cannot use them.
+	err := run(t.Context(), []string{"keys", "public", "--db", db, "--key-encryption-key", "other"}, &out, &out, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "does not decrypt") {
+		t.Fatalf("wrong encryption key: %v", err)
+	}
+	_ = flag.ContinueOnError
+}
