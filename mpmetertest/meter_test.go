@@ -307,3 +307,32 @@ func TestRegisterUsageErrors(t *testing.T) {
 		t.Fatalf("%d %s %s", status, code, msg)
 	}
 }
+
+// A task that registered keeps working after the buyer unsubscribes; a new
+// task of the same buyer is refused.
+func TestRegisterUsageSurvivesUnsubscribe(t *testing.T) {
+	srv := mpmetertest.New(t)
+	ctx := context.Background()
+	ecs := client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, mpmetertest.Region)
+	in := &mm.RegisterUsageInput{ProductCode: aws.String(mpmetertest.ContainerProduct), PublicKeyVersion: aws.Int64(1)}
+	if _, err := ecs.RegisterUsage(in); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := srv.Store.SubscriptionsOf(ctx, mpmetertest.BuyerAccount, mpmetertest.ContainerProduct)
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("subscriptions: %v %v", subs, err)
+	}
+	subs[0].Status = mpmeter.SubscriptionCancelled
+	if err := srv.Store.PutSubscription(ctx, subs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ecs.RegisterUsage(in); err != nil {
+		t.Fatalf("the registered task was refused after unsubscribing: %v", err)
+	}
+	_, err = client(t, srv, mpmetertest.EKSKey, mpmetertest.EKSSecret, mpmetertest.Region).RegisterUsage(in)
+	wantCode(t, err, "CustomerNotEntitledException", 400)
+	recs, _ := srv.Store.Usage(ctx, mpmeter.UsageFilter{Kind: mpmeter.UsageRegister})
+	if len(recs) != 1 {
+		t.Fatalf("registrations stored: %d, want 1 (one per workload and product)", len(recs))
+	}
+}
