@@ -35,10 +35,17 @@ type Raw struct {
 	Header http.Header
 }
 
-// Do sends r and returns the status and body of the answer.
+// Do sends r to this server and returns the status and body of the answer.
 func (s *Server) Do(t testing.TB, r Raw) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/", bytes.NewReader([]byte(r.Body)))
+	return Do(t, s.URL, r)
+}
+
+// Do sends r to the mpmeter at endpoint (any running server, in-process or
+// not) and returns the status and body of the answer.
+func Do(t testing.TB, endpoint string, r Raw) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint+"/", bytes.NewReader([]byte(r.Body)))
 	if err != nil {
 		t.Fatal(err)
 	}

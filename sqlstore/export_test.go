@@ -1,6 +1,15 @@
 package sqlstore
 
-import "fmt"
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+)
 
 // MigrationsForTest returns the dialect's migrations as "NNNN_name".
 func MigrationsForTest(dialectName string) ([]string, error) {
@@ -13,4 +22,47 @@ func MigrationsForTest(dialectName string) ([]string, error) {
 		names = append(names, fmt.Sprintf("%04d_%s", m.version, m.name))
 	}
 	return names, nil
+}
+
+// PostgresTestEnv names the PostgreSQL DSN the tests use; without it the
+// PostgreSQL tests are skipped.
+const PostgresTestEnv = "MPMETER_TEST_POSTGRES_DSN"
+
+// PostgresTestDSN returns a DSN whose search_path is a new, empty schema in
+// the database PostgresTestEnv names, dropped when t ends; it skips t when
+// PostgresTestEnv is unset. Every PostgreSQL store a test opens gets one, so
+// tests never see each other's rows nor leave tables behind.
+func PostgresTestDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(PostgresTestEnv)
+	if dsn == "" {
+		t.Skip(PostgresTestEnv + " is not set")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	schema := "mpmeter_test_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		admin.Close()
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // openSQLite opens the SQLite database file at path.
@@ -76,7 +77,7 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	if err := checkSQLite(ctx, wdb); err != nil {
+	if err := connectSQLite(ctx, wdb, busy); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
@@ -101,6 +102,25 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// connectSQLite opens the writer's connection (applying the DSN's settings)
+// and checks them. Switching a new database file to WAL needs an exclusive
+// lock, and SQLite reports SQLITE_BUSY for it at once, without waiting
+// busy_timeout, when another process is opening the same new file at the
+// same moment; so that step is retried here, for up to busy_timeout.
+func connectSQLite(ctx context.Context, db *sql.DB, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for attempt := 1; ; attempt++ {
+		err := checkSQLite(ctx, db)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
 }
 
 // checkSQLite reads back the settings the writer's DSN asked for. A DSN

@@ -17,6 +17,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -205,22 +206,22 @@ func (s *Store) write(ctx context.Context, op string, fn func(w *txn) error) err
 	}
 }
 
-// commitTimeout bounds a write transaction once it has started, whatever the
-// caller's ctx says; see tryWrite.
+// commitTimeout bounds a COMMIT that was sent when the caller's ctx ended;
+// see tryWrite.
 const commitTimeout = time.Minute
 
 // tryWrite runs fn in one transaction and commits it.
 //
 // The caller's ctx bounds the wait for a connection (for SQLite, the queue
-// for the one writer) and every statement fn runs: when it ends, the
-// statement fails and the transaction is rolled back. It is checked once
-// more just before COMMIT. But the transaction itself runs under a context
-// detached from ctx, because the drivers tie COMMIT to it: a COMMIT that the
-// client abandons when ctx ends may still complete on the server (pgx closes
-// the connection, PostgreSQL commits anyway), and the caller would be told
-// "context error" for a write that was committed, which the Store contract
-// rules out. Once sent, COMMIT is let finish, within commitTimeout, and its
-// own result is reported.
+// for the one writer), BEGIN, and every statement fn runs: when it ends, the
+// transaction is rolled back. But not COMMIT: the drivers tie COMMIT to the
+// transaction's context, and a COMMIT that the client abandons may still
+// complete on the server (pgx closes the connection; PostgreSQL commits
+// anyway), so the caller would be told "context error" for a write that was
+// committed, which the Store contract rules out. So the transaction runs
+// under its own context, which follows ctx until just before COMMIT and is
+// then detached: once sent, COMMIT is let finish (within commitTimeout) and
+// its own result is reported.
 func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
@@ -229,6 +230,7 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 	defer conn.Close() // back to the pool
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
+	detach := context.AfterFunc(ctx, cancel) // follow ctx until detach()
 	tx, err := conn.BeginTx(txCtx, s.d.txOptions)
 	if err != nil {
 		return err
@@ -238,9 +240,9 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 		_ = tx.Rollback() // the error that matters is fn's
 		return err
 	}
-	if err := ctxErr(ctx); err != nil {
+	if !detach() || ctxErr(ctx) != nil {
 		_ = tx.Rollback()
-		return err
+		return cmp.Or(ctxErr(ctx), context.Canceled)
 	}
 	return tx.Commit()
 }

@@ -2,26 +2,20 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for test setup
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/sqlstore"
 	"github.com/mpmeter/mpmeter/storetest"
 )
 
-// postgresEnv names the PostgreSQL DSN the tests use; without it the
-// PostgreSQL tests are skipped. Each store a test opens gets a schema of its
-// own in that database (search_path), dropped when the test ends.
-const postgresEnv = "MPMETER_TEST_POSTGRES_DSN"
+// Every SQLite store a test opens is a new file in t.TempDir(); every
+// PostgreSQL store a new schema in the database MPMETER_TEST_POSTGRES_DSN
+// names (see sqlstore.PostgresTestDSN), and without that variable the
+// PostgreSQL tests are skipped.
 
 func openSQLite(t testing.TB, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
@@ -34,54 +28,16 @@ func openSQLite(t testing.TB, opts ...sqlstore.Option) *sqlstore.Store {
 }
 
 // postgresDSN returns a DSN for a new, empty schema, or skips t.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(postgresEnv)
-	if dsn == "" {
-		t.Skip(postgresEnv + " is not set")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := "mpmeter_test_" + randomHex(t)
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func postgresDSN(t testing.TB) string { return sqlstore.PostgresTestDSN(t) }
 
 func openPostgres(t testing.TB, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
-	dsn := postgresDSN(t)
-	s, err := sqlstore.Open(context.Background(), dsn, opts...)
+	s, err := sqlstore.Open(context.Background(), postgresDSN(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-func randomHex(t testing.TB) string {
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 func TestSQLite(t *testing.T) {
