@@ -1,6 +1,9 @@
 package mpmeter
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is where the marketplace and its usage live. Implementations:
 // sqlstore (SQLite, the embedded default; PostgreSQL for several nodes).
@@ -13,9 +16,11 @@ import "context"
 //   - A context error when ctx ends first; nothing was committed.
 //   - Any other error means the database failed (unreachable, disk full,
 //     corrupt, a constraint the caller should have prevented). Callers treat
-//     it as internal: nothing of the failed call was committed, and the
-//     client is told to retry. A store never reports success for a write it
-//     did not commit durably.
+//     it as internal and tell the client to retry: nothing of the failed call
+//     was committed, or — when a PostgreSQL connection drops during COMMIT,
+//     where the outcome cannot be known — it was committed and a retry finds
+//     it (dedup keys and idempotency tokens make every write safe to retry).
+//     A store never reports success for a write it did not commit durably.
 //
 // Implementations are safe for concurrent use.
 type Store interface {
@@ -75,6 +80,12 @@ type Store interface {
 	// is an error wrapping ErrExists (another node added it first; re-read
 	// and use that one).
 	AddSigningKey(ctx context.Context, k SigningKey) error
+
+	// ClockOffset returns the virtual service clock's offset from wall time
+	// (0 when never set). Every node on one database reads the same one.
+	ClockOffset(ctx context.Context) (time.Duration, error)
+	// SetClockOffset stores the virtual service clock's offset.
+	SetClockOffset(ctx context.Context, d time.Duration) error
 
 	// Close releases the database. Calls after Close fail.
 	Close() error

@@ -22,6 +22,7 @@ import (
 	"github.com/mpmeter/mpmeter/service"
 	"github.com/mpmeter/mpmeter/sigv4"
 	"github.com/mpmeter/mpmeter/sqlstore"
+	"github.com/mpmeter/mpmeter/vclock"
 )
 
 // Config is everything a server needs. Zero durations mean the defaults.
@@ -30,7 +31,9 @@ type Config struct {
 	DB string
 	// Seed is applied at start (idempotently) when non-nil.
 	Seed *seed.File
-	// Clock is the service clock; nil means wall time.
+	// Clock is the service clock; nil means the virtual clock kept in the
+	// database (wall time until someone sets it: mpmeter clock ...), so
+	// every node on one database agrees on the time.
 	Clock mpmeter.Clock
 	// WallClock is what SigV4's skew check compares with; nil means
 	// time.Now. Tests with recorded signatures replace it.
@@ -77,9 +80,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = mpmeter.WallClock{}
-	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
@@ -91,6 +91,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	fail := func(err error) (*Server, error) {
 		st.Close()
 		return nil, err
+	}
+	if cfg.Clock == nil {
+		vc, err := vclock.New(ctx, st, 0)
+		if err != nil {
+			return fail(fmt.Errorf("service clock: %w", err))
+		}
+		if off := vc.Offset(); off != 0 {
+			cfg.Logger.Info("the service clock is virtual", "offset", off.String(), "now", vc.Now().UTC().Format(time.RFC3339))
+		}
+		cfg.Clock = vc
 	}
 	if cfg.Seed != nil {
 		sum, err := cfg.Seed.Apply(ctx, st, cfg.Clock.Now(), cfg.TokenTTL)

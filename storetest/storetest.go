@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"ConcurrentSameToken", testConcurrentSameToken},
 		{"Usage", testUsage},
 		{"SigningKeys", testSigningKeys},
+		{"ClockOffset", testClockOffset},
 		{"CancelledContext", testCancelledContext},
 		{"CancelRace", testCancelRace},
 		{"Close", testClose},

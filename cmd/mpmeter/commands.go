@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/keys"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/sqlstore"
+	"github.com/mpmeter/mpmeter/vclock"
 )
 
 // keysCommand: "keys public --version N" and "keys rotate".
@@ -88,4 +90,63 @@ func seedCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr, "usage: mpmeter seed check FILE | seed demo")
 	return errUsage
+}
+
+// clockCommand: "clock show|set TIME|advance DURATION|reset" on the virtual
+// service clock every server on the database reads (within a second).
+func clockCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	usage := func() error {
+		fmt.Fprintln(stderr, "usage: mpmeter clock show | set RFC3339-TIME | advance DURATION | reset   [--db PATH|URL]")
+		return errUsage
+	}
+	if len(args) == 0 {
+		return usage()
+	}
+	sub, rest := args[0], args[1:]
+	var operand string
+	switch sub {
+	case "set", "advance":
+		if len(rest) == 0 {
+			return usage()
+		}
+		operand, rest = rest[0], rest[1:]
+	case "show", "reset":
+	default:
+		return usage()
+	}
+	fs := flag.NewFlagSet("clock "+sub, flag.ContinueOnError)
+	db := fs.String("db", "mpmeter.db", "SQLite database file, or a postgres:// URL")
+	if err := parseFlags(fs, rest, getenv, stderr); err != nil {
+		return err
+	}
+	st, err := sqlstore.Open(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := vclock.New(ctx, st, 0)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "set":
+		t, perr := time.Parse(time.RFC3339, operand)
+		if perr != nil {
+			return fmt.Errorf("clock set: %w", perr)
+		}
+		err = c.Set(ctx, t)
+	case "advance":
+		d, perr := time.ParseDuration(operand)
+		if perr != nil {
+			return fmt.Errorf("clock advance: %w", perr)
+		}
+		err = c.Advance(ctx, d)
+	case "reset":
+		err = c.Reset(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "service clock: %s (offset %s from wall time)\n", c.Now().UTC().Format(time.RFC3339), c.Offset())
+	return nil
 }

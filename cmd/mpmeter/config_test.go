@@ -104,3 +104,30 @@ func TestKeysCommands(t *testing.T) {
 	}
 	_ = flag.ContinueOnError
 }
+
+func TestClockCommand(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	none := func(string) string { return "" }
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"clock", "set", "2020-02-03T04:05:06Z", "--db", db}, &out, &out, none); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "service clock: 2020-02-03T04:05") {
+		t.Fatalf("set: %s", out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"clock", "advance", "26h", "--db", db}, &out, &out, none); err != nil || !strings.Contains(out.String(), "2020-02-04T06:05") {
+		t.Fatalf("advance: %v %s", err, out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"clock", "show", "--db", db}, &out, &out, none); err != nil || !strings.Contains(out.String(), "2020-02-04T06:05") {
+		t.Fatalf("show (a new process reads the stored offset): %v %s", err, out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"clock", "reset", "--db", db}, &out, &out, none); err != nil || !strings.Contains(out.String(), "offset 0s") {
+		t.Fatalf("reset: %v %s", err, out.String())
+	}
+	if err := run(t.Context(), []string{"clock", "set", "yesterday", "--db", db}, &out, &out, none); err == nil {
+		t.Fatal("an unparsable time was accepted")
+	}
+}

@@ -3,6 +3,7 @@
 //	mpmeter serve [--demo] [--listen ADDR] [--db PATH|URL] [--seed FILE] ...
 //	mpmeter keys public --version N [--db ...]
 //	mpmeter keys rotate [--db ...]
+//	mpmeter clock show | set TIME | advance DURATION | reset [--db ...]
 //	mpmeter seed check FILE
 //	mpmeter seed demo
 //
@@ -41,6 +42,7 @@ Usage:
   mpmeter serve [flags]              serve the Metering API (try: mpmeter serve --demo)
   mpmeter keys public --version N    print a RegisterUsage public key (PEM)
   mpmeter keys rotate                add a new signing key version
+  mpmeter clock show|set T|advance D|reset   the virtual service clock (shared by every node)
   mpmeter seed check FILE            validate a seed file
   mpmeter seed demo                  print the built-in demo seed
 
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return keysCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "seed":
 		return seedCommand(args[1:], stdout, stderr)
+	case "clock":
+		return clockCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,4 +289,37 @@ func uniq(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// The virtual clock lives in the database: set once (by the CLI, against the
+// database), every node reads it within its refresh interval.
+func TestVirtualClockShared(t *testing.T) {
+	dbURL := freshDatabase(t)
+	nodes := startNodes(t, 3, dbURL.String())
+	past := time.Now().Add(-40 * 24 * time.Hour).Truncate(time.Second)
+	batch := &mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{{
+		CustomerIdentifier: aws.String(mpmetertest.Customer), Dimension: aws.String("users"), Quantity: aws.Int64(1), Timestamp: aws.Time(past)}}}
+	for _, nd := range nodes {
+		_, err := client(t, nd.URL, mpmetertest.SellerKey, mpmetertest.SellerSecret).BatchMeterUsage(batch)
+		if errCode(err) != "TimestampOutOfBoundsException" {
+			t.Fatalf("before the clock moved, %s: %v", nd.URL, err)
+		}
+	}
+	set := exec.Command(binary, "clock", "set", past.Add(time.Hour).Format(time.RFC3339), "--db", dbURL.String())
+	set.Env = cleanEnv()
+	if out, err := set.CombinedOutput(); err != nil {
+		t.Fatalf("mpmeter clock set: %v %s", err, out)
+	}
+	time.Sleep(1500 * time.Millisecond) // > vclock.DefaultRefresh
+	ids := map[string]bool{}
+	for _, nd := range nodes {
+		out, err := client(t, nd.URL, mpmetertest.SellerKey, mpmetertest.SellerSecret).BatchMeterUsage(batch)
+		if err != nil {
+			t.Fatalf("after the clock moved, %s: %v", nd.URL, err)
+		}
+		ids[aws.StringValue(out.Results[0].MeteringRecordId)] = true
+	}
+	if len(ids) != 1 {
+		t.Fatalf("nodes answered different ids: %v", ids)
+	}
 }
