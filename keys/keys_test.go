@@ -1,0 +1,100 @@
+package keys_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/keys"
+	"github.com/mpmeter/mpmeter/service"
+	"github.com/mpmeter/mpmeter/sqlstore"
+)
+
+func open(t *testing.T) mpmeter.Store {
+	st, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestPrivateKeysEncryptedAtRest(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	m, err := keys.New(st, mpmeter.WallClock{}, "secret-kek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := st.SigningKeys(ctx)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored keys: %v %v", stored, err)
+	}
+	block, _ := pem.Decode(stored[0].PrivateKeyPEM)
+	if block == nil || block.Type == "PRIVATE KEY" || bytes.Contains(stored[0].PrivateKeyPEM, []byte("PRIVATE KEY-----\nMII")) {
+		t.Fatalf("private key stored in the clear: %s", stored[0].PrivateKeyPEM[:40])
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		t.Fatal("the stored bytes parse as a private key")
+	}
+
+	// The same encryption key decrypts it (a restart), another does not.
+	again, _ := keys.New(st, mpmeter.WallClock{}, "secret-kek")
+	if err := again.Ensure(ctx); err != nil {
+		t.Fatalf("restart with the same key: %v", err)
+	}
+	wrong, _ := keys.New(st, mpmeter.WallClock{}, "other")
+	if err := wrong.Ensure(ctx); err == nil || !strings.Contains(err.Error(), "does not decrypt") {
+		t.Fatalf("wrong key: %v", err)
+	}
+	plain, _ := keys.New(st, mpmeter.WallClock{}, "")
+	if err := plain.Ensure(ctx); err == nil {
+		t.Fatal("encrypted keys loaded without an encryption key")
+	}
+}
+
+func TestSignAndRotate(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	m, _ := keys.New(st, mpmeter.ClockFunc(func() time.Time { return now }), "k")
+	if err := m.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok, rotated, err := m.Sign(ctx, 1, map[string]any{"productCode": "p"})
+	if err != nil || !rotated.IsZero() {
+		t.Fatalf("sign v1: %v %v", rotated, err)
+	}
+	pemBytes, _ := m.PublicKeyPEM(ctx, 1)
+	block, _ := pem.Decode(pemBytes)
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil || pub.(*rsa.PublicKey).N.BitLen() != 2048 {
+		t.Fatalf("public key: %v", err)
+	}
+	if _, err := jwt.Parse(tok, func(*jwt.Token) (any, error) { return pub, nil }, jwt.WithValidMethods([]string{"PS256"})); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if v, err := m.Rotate(ctx); err != nil || v != 2 {
+		t.Fatalf("rotate: %d %v", v, err)
+	}
+	if _, rotated, _ := m.Sign(ctx, 1, map[string]any{}); !rotated.Equal(now) {
+		t.Fatalf("v1 after rotation: rotated at %v, want %v", rotated, now)
+	}
+	if _, _, err := m.Sign(ctx, 3, map[string]any{}); !errors.Is(err, service.ErrNoSuchKeyVersion) {
+		t.Fatalf("unknown version: %v", err)
+	}
+}
