@@ -33,6 +33,11 @@ type Store interface {
 	// SubscriptionByCustomer returns the product's subscription whose
 	// CustomerIdentifier is customerIdentifier.
 	SubscriptionByCustomer(ctx context.Context, productCode, customerIdentifier string) (Subscription, error)
+	// SubscriptionsByCustomers returns the product's subscriptions whose
+	// CustomerIdentifier is one of ids, keyed by identifier; identifiers
+	// without one are absent from the map (not ErrNotFound). One round trip
+	// for a whole BatchMeterUsage.
+	SubscriptionsByCustomers(ctx context.Context, productCode string, ids []string) (map[string]Subscription, error)
 	// SubscriptionsOf returns the account's subscriptions to the product,
 	// oldest first; an empty slice (not ErrNotFound) when there are none.
 	SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]Subscription, error)

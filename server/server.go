@@ -22,6 +22,7 @@ import (
 	"github.com/mpmeter/mpmeter/service"
 	"github.com/mpmeter/mpmeter/sigv4"
 	"github.com/mpmeter/mpmeter/sqlstore"
+	"github.com/mpmeter/mpmeter/storecache"
 	"github.com/mpmeter/mpmeter/vclock"
 )
 
@@ -52,6 +53,11 @@ type Config struct {
 	// second); 0 means no limit. RateBurst is the bucket size.
 	RateLimit float64
 	RateBurst int
+	// CacheTTL bounds how long marketplace rows (keys, products,
+	// subscriptions) changed by another process or node may be served stale;
+	// this process's own writes are seen at once. 0 means storecache's
+	// default (1s).
+	CacheTTL time.Duration
 	// DiscardUsage switches the usage write off: every record is answered
 	// as stored and none is. Only for measuring the benchmark's ceiling.
 	DiscardUsage bool
@@ -83,10 +89,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
-	st, err := sqlstore.Open(ctx, cfg.DB)
+	db, err := sqlstore.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
 	}
+	st := storecache.New(db, cfg.CacheTTL, cfg.WallClock)
 	s := &Server{Store: st, Logger: cfg.Logger}
 	fail := func(err error) (*Server, error) {
 		st.Close()

@@ -48,6 +48,17 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in
 			return nil, mpmeter.Errorf(mpmeter.CodeInvalidUsageDimension, "The usage dimension %q does not match one of the UsageDimensions associated with product %s.", *r.Dimension, product.Code)
 		}
 	}
+	// The customers named by identifier, in one round trip.
+	ids := make([]string, 0, len(in.UsageRecords))
+	for i := range in.UsageRecords {
+		if id := str(in.UsageRecords[i].CustomerIdentifier); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	byCustomer, err := s.store.SubscriptionsByCustomers(ctx, product.Code, ids)
+	if err != nil {
+		return nil, err
+	}
 	for i := range in.UsageRecords {
 		r := &in.UsageRecords[i]
 		quantity := quantityOf(r.Quantity)
@@ -55,7 +66,7 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in
 		if err != nil {
 			return nil, err
 		}
-		sub, subscribed, err := s.batchSubscription(ctx, product, r)
+		sub, subscribed, err := s.batchSubscription(ctx, product, r, byCustomer)
 		if err != nil {
 			return nil, err
 		}
@@ -191,14 +202,12 @@ func invalidLicense(arn string) error {
 // active. Customer identifiers that do not exist and licenses that do not
 // match fail the whole request; a customer without an active agreement does
 // not (CustomerNotSubscribed).
-func (s *Service) batchSubscription(ctx context.Context, p mpmeter.Product, r *mpmeter.UsageRecord) (mpmeter.Subscription, bool, error) {
+func (s *Service) batchSubscription(ctx context.Context, p mpmeter.Product, r *mpmeter.UsageRecord, byCustomer map[string]mpmeter.Subscription) (mpmeter.Subscription, bool, error) {
 	arn := str(r.LicenseArn)
 	if id := str(r.CustomerIdentifier); id != "" {
-		sub, err := s.store.SubscriptionByCustomer(ctx, p.Code, id)
-		if errors.Is(err, mpmeter.ErrNotFound) {
+		sub, ok := byCustomer[id]
+		if !ok {
 			return sub, false, mpmeter.Errorf(mpmeter.CodeInvalidCustomerID, "You have metered usage for CustomerIdentifier %s, which does not exist for product %s.", id, p.Code)
-		} else if err != nil {
-			return sub, false, err
 		}
 		if arn != "" && arn != sub.LicenseArn {
 			return sub, false, invalidLicense(arn)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/mpmeter/mpmeter"
 )
@@ -69,6 +70,37 @@ func (s *Store) SubscriptionByCustomer(ctx context.Context, productCode, custome
 		return mpmeter.Subscription{}, readErr(ctx, err, "subscription of product %q customer %q", productCode, customerIdentifier)
 	}
 	return sub, nil
+}
+
+// SubscriptionsByCustomers looks up many customers of one product in one
+// query.
+func (s *Store) SubscriptionsByCustomers(ctx context.Context, productCode string, ids []string) (map[string]mpmeter.Subscription, error) {
+	out := make(map[string]mpmeter.Subscription, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q := `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE product_code = ? AND customer_identifier IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, productCode)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, readErr(ctx, err, "subscriptions by customers")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		sub, err := scanSubscription(rows)
+		if err != nil {
+			return nil, readErr(ctx, err, "subscriptions by customers")
+		}
+		out[sub.CustomerIdentifier] = sub
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(ctx, err, "subscriptions by customers")
+	}
+	return out, nil
 }
 
 // SubscriptionsOf returns the account's subscriptions to the product, oldest

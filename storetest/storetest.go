@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"Usage", testUsage},
 		{"SigningKeys", testSigningKeys},
 		{"ClockOffset", testClockOffset},
+		{"SubscriptionsByCustomers", testSubscriptionsByCustomers},
 		{"CancelledContext", testCancelledContext},
 		{"CancelRace", testCancelRace},
 		{"Close", testClose},

@@ -61,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return keysCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "seed":
 		return seedCommand(args[1:], stdout, stderr)
+	case "bench":
+		return benchCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "clock":
 		return clockCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":

@@ -18,6 +18,7 @@ import (
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
 	"github.com/mpmeter/mpmeter/service"
+	"github.com/mpmeter/mpmeter/storecache"
 )
 
 // serveConfig is the serve command's settings.
@@ -26,7 +27,7 @@ type serveConfig struct {
 	adminListen                                                 string
 	demo, pprof                                                 bool
 	usageWindow, futureTolerance, tokenTTL, clientTokenTTL      time.Duration
-	maxSkew, shutdownTimeout                                    time.Duration
+	maxSkew, shutdownTimeout, cacheTTL                          time.Duration
 	rateLimit                                                   float64
 	rateBurst                                                   int
 }
@@ -45,6 +46,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts RegisterUsage signing keys at rest (prefer the environment variable)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 10, "how many calls above --rate-limit a burst may make")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", storecache.DefaultTTL, "how long marketplace rows changed by another node or process may be served from memory")
 	fs.StringVar(&c.adminListen, "admin-listen", "", "address of the admin listener (/metrics, /healthz, and /debug/pprof with --pprof); empty: none")
 	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -55,7 +57,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 
 func (c *serveConfig) validate() error {
 	var errs []error
-	for name, d := range map[string]time.Duration{"usage-window": c.usageWindow, "token-ttl": c.tokenTTL, "client-token-ttl": c.clientTokenTTL, "max-skew": c.maxSkew} {
+	for name, d := range map[string]time.Duration{"cache-ttl": c.cacheTTL, "usage-window": c.usageWindow, "token-ttl": c.tokenTTL, "client-token-ttl": c.clientTokenTTL, "max-skew": c.maxSkew} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive, got %s", name, d))
 		}
@@ -139,6 +141,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxSkew:          c.maxSkew,
 		KeyEncryptionKey: c.keyEncryptionKey,
 		RateLimit:        c.rateLimit,
+		CacheTTL:         c.cacheTTL,
 		RateBurst:        c.rateBurst,
 		Logger:           logger,
 	})

@@ -1,0 +1,222 @@
+// Package storecache keeps the marketplace reads of the hot path (access
+// keys, products, subscriptions) in memory in front of a Store, so that a
+// 25-record BatchMeterUsage costs no database round trip before its write.
+//
+// Consistency: writes through this Store (the seed, the admin side, tests)
+// drop the cache at once, so one process always reads its own writes. Writes
+// by other processes on the same database (other nodes, the CLI) are seen
+// within the TTL. Only found rows are cached: a key, customer or license
+// created anywhere is usable as soon as it is committed. Usage records,
+// idempotency tokens, registration tokens, signing keys and the clock are
+// never cached.
+package storecache
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// DefaultTTL bounds how stale a cached marketplace row may be.
+const DefaultTTL = time.Second
+
+// maxEntries bounds each map; past it the map starts over (a full cache is
+// only a performance matter).
+const maxEntries = 200_000
+
+// Store caches marketplace reads of the Store it wraps.
+type Store struct {
+	mpmeter.Store
+	ttl time.Duration
+	now func() time.Time
+
+	mu             sync.RWMutex
+	generation     uint64 // bumped by every local write: entries of older generations are void
+	accessKeys     map[string]entry[mpmeter.AccessKey]
+	products       map[string]entry[mpmeter.Product]
+	subsByLicense  map[string]entry[mpmeter.Subscription]
+	subsByCustomer map[[2]string]entry[mpmeter.Subscription]
+	subsOf         map[[2]string]entry[[]mpmeter.Subscription]
+}
+
+type entry[T any] struct {
+	value      T
+	expires    time.Time
+	generation uint64
+}
+
+// New wraps st. ttl <= 0 means DefaultTTL; now nil means time.Now.
+func New(st mpmeter.Store, ttl time.Duration, now func() time.Time) *Store {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{Store: st, ttl: ttl, now: now}
+	s.reset()
+	return s
+}
+
+func (s *Store) reset() {
+	s.accessKeys = map[string]entry[mpmeter.AccessKey]{}
+	s.products = map[string]entry[mpmeter.Product]{}
+	s.subsByLicense = map[string]entry[mpmeter.Subscription]{}
+	s.subsByCustomer = map[[2]string]entry[mpmeter.Subscription]{}
+	s.subsOf = map[[2]string]entry[[]mpmeter.Subscription]{}
+}
+
+// cached returns m[k] when present and fresh, else loads it (outside the
+// lock) and caches it unless a local write happened meanwhile.
+func cached[K comparable, T any](s *Store, m func() map[K]entry[T], k K, load func() (T, error)) (T, error) {
+	now := s.now()
+	s.mu.RLock()
+	e, ok := m()[k]
+	gen := s.generation
+	s.mu.RUnlock()
+	if ok && e.generation == gen && now.Before(e.expires) {
+		return e.value, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	s.mu.Lock()
+	if s.generation == gen {
+		mm := m()
+		if len(mm) >= maxEntries {
+			clear(mm)
+		}
+		mm[k] = entry[T]{value: v, expires: now.Add(s.ttl), generation: gen}
+	}
+	s.mu.Unlock()
+	return v, nil
+}
+
+// invalidate voids every cached row: marketplace writes are rare, and a
+// product's or subscription's change can touch several maps.
+func (s *Store) invalidate() {
+	s.mu.Lock()
+	s.generation++
+	s.reset()
+	s.mu.Unlock()
+}
+
+// AccessKey implements mpmeter.Store.
+func (s *Store) AccessKey(ctx context.Context, id string) (mpmeter.AccessKey, error) {
+	return cached(s, func() map[string]entry[mpmeter.AccessKey] { return s.accessKeys }, id,
+		func() (mpmeter.AccessKey, error) { return s.Store.AccessKey(ctx, id) })
+}
+
+// Product implements mpmeter.Store.
+func (s *Store) Product(ctx context.Context, code string) (mpmeter.Product, error) {
+	return cached(s, func() map[string]entry[mpmeter.Product] { return s.products }, code,
+		func() (mpmeter.Product, error) { return s.Store.Product(ctx, code) })
+}
+
+// Subscription implements mpmeter.Store.
+func (s *Store) Subscription(ctx context.Context, licenseArn string) (mpmeter.Subscription, error) {
+	return cached(s, func() map[string]entry[mpmeter.Subscription] { return s.subsByLicense }, licenseArn,
+		func() (mpmeter.Subscription, error) { return s.Store.Subscription(ctx, licenseArn) })
+}
+
+// SubscriptionByCustomer implements mpmeter.Store.
+func (s *Store) SubscriptionByCustomer(ctx context.Context, productCode, customerIdentifier string) (mpmeter.Subscription, error) {
+	return cached(s, func() map[[2]string]entry[mpmeter.Subscription] { return s.subsByCustomer }, [2]string{productCode, customerIdentifier},
+		func() (mpmeter.Subscription, error) {
+			return s.Store.SubscriptionByCustomer(ctx, productCode, customerIdentifier)
+		})
+}
+
+// SubscriptionsByCustomers implements mpmeter.Store: cached customers come
+// from memory, the rest from one query.
+func (s *Store) SubscriptionsByCustomers(ctx context.Context, productCode string, ids []string) (map[string]mpmeter.Subscription, error) {
+	now := s.now()
+	out := make(map[string]mpmeter.Subscription, len(ids))
+	var missing []string
+	s.mu.RLock()
+	gen := s.generation
+	for _, id := range ids {
+		if e, ok := s.subsByCustomer[[2]string{productCode, id}]; ok && e.generation == gen && now.Before(e.expires) {
+			out[id] = e.value
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	s.mu.RUnlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	loaded, err := s.Store.SubscriptionsByCustomers(ctx, productCode, missing)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.generation == gen {
+		if len(s.subsByCustomer)+len(loaded) > maxEntries {
+			clear(s.subsByCustomer)
+		}
+		for id, sub := range loaded {
+			s.subsByCustomer[[2]string{productCode, id}] = entry[mpmeter.Subscription]{value: sub, expires: now.Add(s.ttl), generation: gen}
+		}
+	}
+	s.mu.Unlock()
+	for id, sub := range loaded {
+		out[id] = sub
+	}
+	return out, nil
+}
+
+// SubscriptionsOf implements mpmeter.Store. An empty result is not cached
+// (a new subscription must count at once). The slice is shared: callers must
+// not modify it.
+func (s *Store) SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]mpmeter.Subscription, error) {
+	subs, err := cached(s, func() map[[2]string]entry[[]mpmeter.Subscription] { return s.subsOf }, [2]string{accountID, productCode},
+		func() ([]mpmeter.Subscription, error) {
+			subs, err := s.Store.SubscriptionsOf(ctx, accountID, productCode)
+			if err == nil && len(subs) == 0 {
+				return subs, errEmpty
+			}
+			return subs, err
+		})
+	if err == errEmpty {
+		return subs, nil
+	}
+	return subs, err
+}
+
+// The marketplace writes: through to the store, then void the cache.
+
+// PutAccount implements mpmeter.Store.
+func (s *Store) PutAccount(ctx context.Context, a mpmeter.Account) error {
+	defer s.invalidate()
+	return s.Store.PutAccount(ctx, a)
+}
+
+// PutAccessKey implements mpmeter.Store.
+func (s *Store) PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error {
+	defer s.invalidate()
+	return s.Store.PutAccessKey(ctx, k)
+}
+
+// PutProduct implements mpmeter.Store.
+func (s *Store) PutProduct(ctx context.Context, p mpmeter.Product) error {
+	defer s.invalidate()
+	return s.Store.PutProduct(ctx, p)
+}
+
+// PutSubscription implements mpmeter.Store.
+func (s *Store) PutSubscription(ctx context.Context, sub mpmeter.Subscription) error {
+	defer s.invalidate()
+	return s.Store.PutSubscription(ctx, sub)
+}
+
+// errEmpty keeps empty SubscriptionsOf results out of the cache; it never
+// leaves the package.
+var errEmpty = emptyError{}
+
+type emptyError struct{}
+
+func (emptyError) Error() string { return "no subscriptions" }
