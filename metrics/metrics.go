@@ -44,7 +44,7 @@ func New() *Metrics {
 		}, []string{"operation", "outcome"}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mpmeter_store_commit_records",
-			Help:    "Records written per store commit (group commit folds many requests into one).",
+			Help:    "Records per store commit, new and already stored (group commit folds many requests into one commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 		}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{

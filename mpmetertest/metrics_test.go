@@ -40,9 +40,21 @@ func TestMetrics(t *testing.T) {
 		`mpmeter_records_total{operation="BatchMeterUsage",outcome="identical"} 1`,
 		`mpmeter_records_total{operation="BatchMeterUsage",outcome="not_subscribed"} 2`,
 		`mpmeter_request_duration_seconds_count{operation="BatchMeterUsage"} 2`,
+		`mpmeter_store_commit_records_sum 2`, // two calls of one record each (the second finds it stored)
+		`mpmeter_store_commit_records_count 2`,
 	} {
 		if !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %q", want)
+			t.Errorf("metrics lack %q in\n%s", want, grepLines(string(body), "mpmeter_store"))
 		}
 	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

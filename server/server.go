@@ -89,12 +89,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
-	db, err := sqlstore.Open(ctx, cfg.DB)
+	m := metrics.New()
+	db, err := sqlstore.Open(ctx, cfg.DB, sqlstore.WithCommitObserver(m.ObserveCommit))
 	if err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
 	}
 	st := storecache.New(db, cfg.CacheTTL, cfg.WallClock)
-	s := &Server{Store: st, Logger: cfg.Logger}
+	s := &Server{Store: st, Logger: cfg.Logger, Metrics: m}
 	fail := func(err error) (*Server, error) {
 		st.Close()
 		return nil, err
@@ -137,7 +138,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ClientTokenTTL:  cfg.ClientTokenTTL,
 	}, s.Keys)
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
-	s.Metrics = metrics.New()
 	s.Service.SetObserver(s.Metrics)
 	apiOpts := awsjson.Options{Logger: cfg.Logger, Observer: s.Metrics}
 	if cfg.RateLimit > 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mpmeter/mpmeter"
 )
@@ -28,6 +29,10 @@ func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, 
 		}
 		return []mpmeter.MeteringOutcome{}, nil
 	}
+	if s.group != nil {
+		return s.group.submit(ctx, recs, tok)
+	}
+	start := time.Now()
 	var out []mpmeter.MeteringOutcome
 	err := s.write(ctx, "RecordUsage", func(w *txn) error {
 		var err error
@@ -37,6 +42,7 @@ func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, 
 	if err != nil {
 		return nil, err
 	}
+	s.observeCommit(len(recs), time.Since(start))
 	return out, nil
 }
 

@@ -96,7 +96,10 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
 
-	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb}
+	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver}
+	if !cfg.noGroupCommit {
+		s.group = newGroupCommitter(s)
+	}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -43,6 +43,19 @@ type config struct {
 	poolSize         int
 	statementTimeout time.Duration
 	busyTimeout      time.Duration
+	noGroupCommit    bool
+	commitObserver   func(records int, d time.Duration)
+}
+
+// WithoutGroupCommit makes every SQLite RecordUsage call its own
+// transaction (and fsync), as PostgreSQL's always are. For measuring what
+// group commit buys; there is no other reason to use it.
+func WithoutGroupCommit() Option { return func(c *config) { c.noGroupCommit = true } }
+
+// WithCommitObserver makes f hear about every RecordUsage commit: how many
+// records it wrote and how long it took (metrics).
+func WithCommitObserver(f func(records int, d time.Duration)) Option {
+	return func(c *config) { c.commitObserver = f }
 }
 
 // WithPoolSize sets the most connections the store opens: for PostgreSQL the
@@ -82,6 +95,11 @@ type Store struct {
 	wst [numWriteStmts]*sql.Stmt // prepared on wdb
 	rst [numReadStmts]*sql.Stmt  // prepared on rdb
 
+	// group folds concurrent RecordUsage calls into one transaction
+	// (SQLite only; nil otherwise).
+	group          *groupCommitter
+	commitObserver func(records int, d time.Duration)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -112,6 +130,9 @@ func (s *Store) Dialect() string { return s.d.name }
 // called again and returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.group != nil {
+			s.group.close()
+		}
 		var errs []error
 		for _, st := range append(s.wst[:], s.rst[:]...) {
 			if st != nil {
@@ -127,6 +148,13 @@ func (s *Store) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// observeCommit reports one RecordUsage commit to the observer, if any.
+func (s *Store) observeCommit(records int, d time.Duration) {
+	if s.commitObserver != nil {
+		s.commitObserver(records, d)
+	}
 }
 
 // prepare prepares the store's fixed statements: writes on wdb (for SQLite,

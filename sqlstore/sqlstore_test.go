@@ -2,10 +2,13 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/sqlstore"
@@ -48,6 +51,80 @@ func TestSQLite(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// Group commit is the SQLite default; the suite also holds without it.
+func TestSQLiteWithoutGroupCommit(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) mpmeter.Store { return openSQLite(t, sqlstore.WithoutGroupCommit()) })
+}
+
+// Concurrent callers share commits, each is answered with its own outcome,
+// one caller's conflict does not fail the others, and the observer counts
+// every committed record once.
+func TestGroupCommit(t *testing.T) {
+	var mu sync.Mutex
+	commits, committed := 0, 0
+	s := openSQLite(t, sqlstore.WithCommitObserver(func(records int, d time.Duration) {
+		mu.Lock()
+		commits++
+		committed += records
+		mu.Unlock()
+	}))
+	ctx := context.Background()
+	const callers = 64
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	outs := make([][]mpmeter.MeteringOutcome, callers)
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			var tok *mpmeter.IdempotencyToken
+			fp := "same"
+			if i%8 == 7 {
+				fp = fmt.Sprint("other-", i) // every 8th caller conflicts on the token of caller i-7
+			}
+			tok = &mpmeter.IdempotencyToken{Scope: "s", Token: fmt.Sprint("t-", i/8), Fingerprint: fp, ExpiresAt: time.Now().Add(time.Hour)}
+			r := testRecord(fmt.Sprint("id-", i), fmt.Sprint("key-", i/8))
+			outs[i], errs[i] = s.RecordUsage(ctx, []mpmeter.MeteringRecord{r}, tok)
+		}(i)
+	}
+	wg.Wait()
+	conflicts := 0
+	for i := 0; i < callers; i++ {
+		switch {
+		case errors.Is(errs[i], mpmeter.ErrIdempotencyConflict):
+			conflicts++
+		case errs[i] != nil:
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+	}
+	all, err := s.Usage(ctx, mpmeter.UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != callers/8 {
+		t.Fatalf("stored %d records, want %d (one per dedup key)", len(all), callers/8)
+	}
+	// Each token's group of 8: 7 agree, and the 8th conflicts unless it
+	// came first (then the other 7 conflict with it).
+	if conflicts < callers/8 {
+		t.Fatalf("%d conflicts, want at least %d", conflicts, callers/8)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if committed != callers-conflicts {
+		t.Fatalf("observer counted %d records, want %d", committed, callers-conflicts)
+	}
+	if commits >= callers {
+		t.Logf("no two callers shared a commit (%d commits for %d callers): a slow machine can do this, but suspicious", commits, callers)
+	}
+}
+
+func testRecord(id, key string) mpmeter.MeteringRecord {
+	now := time.Now()
+	return mpmeter.MeteringRecord{MeteringRecordID: id, Kind: mpmeter.UsageMeter, ProductCode: "p", SellerAccountID: "111122223333",
+		CustomerAccountID: "444455556666", WorkloadID: "w", Dimension: "d", Timestamp: now, Quantity: 1, DedupKey: key, Fingerprint: "f", CreatedAt: now}
 }
 
 func TestPostgres(t *testing.T) {
