@@ -1,5 +1,7 @@
 package sqlstore
 
+import "strings"
+
 // The store's fixed statements, prepared once at Open. They are written with
 // ? placeholders and are the same for both dialects (dialect.rebind adapts
 // the placeholders); only the migrations' DDL differs.
@@ -8,8 +10,7 @@ type writeStmt int
 
 // Statements of the RecordUsage hot path, prepared on the write pool.
 const (
-	wInsertRecord writeStmt = iota
-	wRecordByDedupKey
+	wRecordByDedupKey writeStmt = iota
 	wRecordByID
 	wGetToken
 	wPutToken
@@ -21,12 +22,6 @@ const recordColumns = `metering_record_id, kind, product_code, seller_account_id
 	timestamp_ms, quantity, allocations, dedup_key, fingerprint, created_at_ms`
 
 var writeSQL = [numWriteStmts]string{
-	// ON CONFLICT names dedup_key only: a record whose key is taken is
-	// skipped (rows affected 0), while any other violation, such as a
-	// duplicate metering_record_id, still fails the statement and the call.
-	wInsertRecord: `INSERT INTO metering_records (` + recordColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (dedup_key) DO NOTHING`,
 	wRecordByDedupKey: `SELECT ` + recordColumns + ` FROM metering_records WHERE dedup_key = ?`,
 	wRecordByID:       `SELECT ` + recordColumns + ` FROM metering_records WHERE metering_record_id = ?`,
 	wGetToken: `SELECT fingerprint, metering_record_id, expires_at_ms
@@ -41,6 +36,16 @@ var writeSQL = [numWriteStmts]string{
 			metering_record_id = excluded.metering_record_id,
 			expires_at_ms = excluded.expires_at_ms
 		WHERE idempotency_tokens.expires_at_ms <= ?`,
+}
+
+// insertRecordsSQL inserts rows records in one statement. ON CONFLICT names
+// dedup_key only: a record whose key is taken is skipped (and missing from
+// RETURNING), while any other violation, such as a duplicate
+// metering_record_id, still fails the statement and the call.
+func insertRecordsSQL(rows int) string {
+	row := "(?" + strings.Repeat(", ?", recordFields-1) + ")"
+	return `INSERT INTO metering_records (` + recordColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1) +
+		` ON CONFLICT (dedup_key) DO NOTHING RETURNING metering_record_id`
 }
 
 type readStmt int

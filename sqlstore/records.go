@@ -130,49 +130,135 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 			return strings.Compare(recs[a].DedupKey, recs[b].DedupKey)
 		})
 	}
-	ins := w.stmt(wInsertRecord)
+	// first[i] is the index of the record that stands for recs[i]: itself,
+	// or the earlier record in this call with the same key.
+	first := make([]int, len(recs))
+	unique := make([]int, 0, len(recs))
 	prev := -1 // the last record handled that has a DedupKey
 	for _, i := range order {
 		r := &recs[i]
 		if r.DedupKey != "" && prev >= 0 && recs[prev].DedupKey == r.DedupKey {
-			// Same key as a record earlier in this call: its outcome's
-			// Record is what is stored under the key, whether it was
-			// stored now or before.
-			out[i] = mpmeter.MeteringOutcome{Created: false, Record: out[prev].Record}
+			first[i] = prev
 			continue
 		}
-		allocs, err := encodeAllocations(r.Allocations)
-		if err != nil {
-			return nil, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
-		}
-		res, err := ins.ExecContext(w.ctx,
-			r.MeteringRecordID, r.Kind, r.ProductCode, r.SellerAccountID,
-			r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.WorkloadID, r.Dimension,
-			ms(r.Timestamp), r.Quantity, allocs, nullable(r.DedupKey), r.Fingerprint, ms(r.CreatedAt))
-		if err != nil {
-			return nil, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case n == 1:
-			out[i] = mpmeter.MeteringOutcome{Created: true, Record: normalize(*r)}
-		case r.DedupKey == "":
-			return nil, fmt.Errorf("record %q without a dedup key was not inserted", r.MeteringRecordID)
-		default:
-			stored, err := scanRecord(w.stmt(wRecordByDedupKey).QueryRowContext(w.ctx, r.DedupKey))
-			if err != nil {
-				return nil, fmt.Errorf("record with dedup key %q: %w", r.DedupKey, err)
-			}
-			out[i] = mpmeter.MeteringOutcome{Created: false, Record: stored}
-		}
+		first[i] = i
+		unique = append(unique, i)
 		if r.DedupKey != "" {
 			prev = i
 		}
 	}
+
+	// One INSERT per chunk of rows; RETURNING names the rows it inserted,
+	// the others found their key taken.
+	inserted := make(map[string]bool, len(unique))
+	for start := 0; start < len(unique); start += insertChunk {
+		chunk := unique[start:min(start+insertChunk, len(unique))]
+		args := make([]any, 0, len(chunk)*recordFields)
+		for _, i := range chunk {
+			r := &recs[i]
+			allocs, err := encodeAllocations(r.Allocations)
+			if err != nil {
+				return nil, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
+			}
+			args = append(args, r.MeteringRecordID, r.Kind, r.ProductCode, r.SellerAccountID,
+				r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.WorkloadID, r.Dimension,
+				ms(r.Timestamp), r.Quantity, allocs, nullable(r.DedupKey), r.Fingerprint, ms(r.CreatedAt))
+		}
+		stmt, err := w.insertStmt(len(chunk))
+		if err != nil {
+			return nil, err
+		}
+		rows, err := stmt.QueryContext(w.ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			inserted[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+
+	// The records whose key was taken: read what is stored under it.
+	var taken []int
+	for _, i := range unique {
+		r := &recs[i]
+		switch {
+		case inserted[r.MeteringRecordID]:
+			out[i] = mpmeter.MeteringOutcome{Created: true, Record: normalize(*r)}
+		case r.DedupKey == "":
+			return nil, fmt.Errorf("record %q without a dedup key was not inserted", r.MeteringRecordID)
+		default:
+			taken = append(taken, i)
+		}
+	}
+	if len(taken) > 0 {
+		stored, err := recordsByDedupKey(w, recs, taken)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range taken {
+			rec, ok := stored[recs[i].DedupKey]
+			if !ok {
+				return nil, fmt.Errorf("record with dedup key %q: not inserted and not found", recs[i].DedupKey)
+			}
+			out[i] = mpmeter.MeteringOutcome{Created: false, Record: rec}
+		}
+	}
+	// Same key as a record earlier in this call: its outcome's Record is
+	// what is stored under the key, whether it was stored now or before.
+	for i := range recs {
+		if first[i] != i {
+			out[i] = mpmeter.MeteringOutcome{Created: false, Record: out[first[i]].Record}
+		}
+	}
 	return out, nil
+}
+
+// insertChunk is how many records one INSERT carries (15 parameters each,
+// far below either database's parameter limit).
+const insertChunk = 64
+
+// recordFields is the number of columns of a metering record row.
+const recordFields = 15
+
+// recordsByDedupKey reads the stored records under the keys of recs[idx].
+func recordsByDedupKey(w *txn, recs []mpmeter.MeteringRecord, idx []int) (map[string]mpmeter.MeteringRecord, error) {
+	if len(idx) == 1 {
+		r, err := scanRecord(w.stmt(wRecordByDedupKey).QueryRowContext(w.ctx, recs[idx[0]].DedupKey))
+		if err != nil {
+			return nil, fmt.Errorf("record with dedup key %q: %w", recs[idx[0]].DedupKey, err)
+		}
+		return map[string]mpmeter.MeteringRecord{r.DedupKey: r}, nil
+	}
+	args := make([]any, len(idx))
+	for n, i := range idx {
+		args[n] = recs[i].DedupKey
+	}
+	q := `SELECT ` + recordColumns + ` FROM metering_records WHERE dedup_key IN (?` + strings.Repeat(", ?", len(idx)-1) + `)`
+	rows, err := w.tx.QueryContext(w.ctx, w.s.d.rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]mpmeter.MeteringRecord, len(idx))
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[r.DedupKey] = r
+	}
+	return out, rows.Err()
 }
 
 // normalize returns r as the store will read it back: times in UTC with

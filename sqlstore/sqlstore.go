@@ -95,6 +95,11 @@ type Store struct {
 	wst [numWriteStmts]*sql.Stmt // prepared on wdb
 	rst [numReadStmts]*sql.Stmt  // prepared on rdb
 
+	// inserts[n-1] inserts n records in one statement (prepared on wdb at
+	// Open: for SQLite, wdb's one connection is busy inside a transaction
+	// when a statement is needed).
+	inserts [insertChunk]*sql.Stmt
+
 	// group folds concurrent RecordUsage calls into one transaction
 	// (SQLite only; nil otherwise).
 	group          *groupCommitter
@@ -134,7 +139,7 @@ func (s *Store) Close() error {
 			s.group.close()
 		}
 		var errs []error
-		for _, st := range append(s.wst[:], s.rst[:]...) {
+		for _, st := range append(append(s.wst[:], s.rst[:]...), s.inserts[:]...) {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
@@ -174,6 +179,13 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		s.rst[i] = st
 	}
+	for n := 1; n <= insertChunk; n++ {
+		st, err := s.wdb.PrepareContext(ctx, s.d.rebind(insertRecordsSQL(n)))
+		if err != nil {
+			return fmt.Errorf("sqlstore: prepare the %d-record insert: %w", n, err)
+		}
+		s.inserts[n-1] = st
+	}
 	return nil
 }
 
@@ -192,6 +204,14 @@ func (w *txn) stmt(k writeStmt) *sql.Stmt {
 		w.bound[k] = w.tx.StmtContext(w.ctx, w.s.wst[k])
 	}
 	return w.bound[k]
+}
+
+// insertStmt returns the transaction's statement inserting rows records.
+func (w *txn) insertStmt(rows int) (*sql.Stmt, error) {
+	if rows < 1 || rows > len(w.s.inserts) {
+		return nil, fmt.Errorf("sqlstore: no insert statement for %d rows", rows)
+	}
+	return w.tx.StmtContext(w.ctx, w.s.inserts[rows-1]), nil
 }
 
 // exec runs an ad-hoc statement (written with ? placeholders) in the

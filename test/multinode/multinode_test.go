@@ -247,7 +247,7 @@ func TestDatabaseOutage(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	phase.Store(3) // the restore itself: not counted either way
 	p.Restore()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	phase.Store(2)
 	for after.Load() < 20 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -258,8 +258,9 @@ func TestDatabaseOutage(t *testing.T) {
 	if during.Load() != 0 {
 		t.Errorf("%d requests succeeded while the database was unreachable", during.Load())
 	}
+	t.Logf("outage: %d successes during (want 0), %d after restore, failures %v", during.Load(), after.Load(), failures)
 	if after.Load() < 20 {
-		t.Errorf("nodes did not recover within 30 s after the database returned (%d successes)", after.Load())
+		t.Errorf("nodes did not recover within 60 s after the database returned (%d successes)", after.Load())
 	}
 	for code := range failures {
 		if code != "InternalServiceErrorException" && code != "ServiceUnavailable" {
@@ -273,7 +274,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM metering_records WHERE metering_record_id = ANY($1)`, accepted).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("accepted %d records, failures %v", len(accepted), failures)
+	t.Logf("accepted %d records", len(accepted))
 	if stored != len(uniq(accepted)) {
 		t.Fatalf("%d records were answered with an id, %d of them are stored", len(uniq(accepted)), stored)
 	}
