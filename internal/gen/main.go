@@ -34,6 +34,17 @@ type shape struct {
 	Exception bool              `json:"exception"`
 }
 
+// bounds returns the shape's min and max, each with whether it is set.
+func (s shape) bounds() (hasMin bool, min int64, hasMax bool, max int64) {
+	if s.Min != nil {
+		hasMin, min = true, *s.Min
+	}
+	if s.Max != nil {
+		hasMax, max = true, *s.Max
+	}
+	return
+}
+
 type operation struct {
 	Input  member `json:"input"`
 	Output member `json:"output"`
@@ -315,13 +326,7 @@ func generate(m *model) ([]byte, error) {
 			}
 			switch ms.Type {
 			case "string":
-				minV, maxV, hasMin, hasMax := int64(0), int64(0), ms.Min != nil, ms.Max != nil
-				if hasMin {
-					minV = *ms.Min
-				}
-				if hasMax {
-					maxV = *ms.Max
-				}
+				hasMin, minV, hasMax, maxV := ms.bounds()
 				pat := "nil"
 				patText := ""
 				if ms.Pattern != nil {
@@ -334,28 +339,14 @@ func generate(m *model) ([]byte, error) {
 				}
 				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\te.checkString(p, *v.%s, %v, %d, %v, %d, %s, %q, %s)\n\t\t}\n", mn, mn, hasMin, minV, hasMax, maxV, pat, patText, enum)
 			case "integer", "long":
-				hasMin, hasMax := ms.Min != nil, ms.Max != nil
-				minV, maxV := int64(0), int64(0)
-				if hasMin {
-					minV = *ms.Min
-				}
-				if hasMax {
-					maxV = *ms.Max
-				}
+				hasMin, minV, hasMax, maxV := ms.bounds()
 				if hasMin || hasMax {
 					fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\te.checkInt(p, *v.%s, %v, %d, %v, %d)\n\t\t}\n", mn, mn, hasMin, minV, hasMax, maxV)
 				}
 			case "structure":
 				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\tv.%s.validate(p, e)\n\t\t}\n", mn, mn)
 			case "list":
-				hasMin, hasMax := ms.Min != nil, ms.Max != nil
-				minV, maxV := int64(0), int64(0)
-				if hasMin {
-					minV = *ms.Min
-				}
-				if hasMax {
-					maxV = *ms.Max
-				}
+				hasMin, minV, hasMax, maxV := ms.bounds()
 				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n", mn)
 				if hasMin || hasMax {
 					fmt.Fprintf(&b, "\t\t\te.checkListLen(p, v.%s, %v, %d, %v, %d)\n", mn, hasMin, minV, hasMax, maxV)
