@@ -418,41 +418,80 @@ func TestSignatureErrorsThroughSDK(t *testing.T) {
 
 func TestThrottling(t *testing.T) {
 	srv := mpmetertest.New(t, mpmetertest.WithConfig(func(c *server.Config) { c.RateLimit, c.RateBurst = 0.001, 2 }))
-	c := seller(t, srv)
-	in := &mm.ResolveCustomerInput{RegistrationToken: aws.String(mpmetertest.Token)}
-	for i := 0; i < 2; i++ {
-		if _, err := c.ResolveCustomer(in); err != nil {
-			t.Fatal(err)
+	s := seller(t, srv)
+	ec2 := client(t, srv, mpmetertest.EC2Key, mpmetertest.EC2Secret, mpmetertest.Region)
+	ecs := client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, mpmetertest.Region)
+	calls := []struct {
+		op   string
+		call func() error
+	}{
+		{"ResolveCustomer", func() error {
+			_, err := s.ResolveCustomer(&mm.ResolveCustomerInput{RegistrationToken: aws.String(mpmetertest.Token)})
+			return err
+		}},
+		{"BatchMeterUsage", func() error {
+			_, err := s.BatchMeterUsage(&mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{}})
+			return err
+		}},
+		{"MeterUsage", func() error {
+			_, err := ec2.MeterUsage(meterInput("requests", 1, time.Now().Add(-time.Minute)))
+			return err
+		}},
+		{"RegisterUsage", func() error {
+			_, err := ecs.RegisterUsage(&mm.RegisterUsageInput{ProductCode: aws.String(mpmetertest.ContainerProduct), PublicKeyVersion: aws.Int64(1)})
+			return err
+		}},
+	}
+	// Each operation has its own bucket per account: two calls pass, the
+	// third is throttled, and throttling one does not throttle the next.
+	for _, c := range calls {
+		for i := 0; i < 2; i++ {
+			if err := c.call(); err != nil {
+				t.Fatalf("%s call %d: %v", c.op, i, err)
+			}
 		}
+		wantCode(t, c.call(), "ThrottlingException", 400)
 	}
-	_, err := c.ResolveCustomer(in)
-	wantCode(t, err, "ThrottlingException", 400)
-	_, err = c.BatchMeterUsage(&mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{}})
-	if err != nil {
-		t.Fatalf("throttling one operation throttled another: %v", err)
-	}
-	for i := 0; i < 2; i++ {
-		c.BatchMeterUsage(&mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{}})
-	}
-	_, err = c.BatchMeterUsage(&mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{}})
-	wantCode(t, err, "ThrottlingException", 400)
 }
 
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	srv := mpmetertest.New(t)
+	ec2 := client(t, srv, mpmetertest.EC2Key, mpmetertest.EC2Secret, mpmetertest.Region)
+	ecs := client(t, srv, mpmetertest.ECSKey, mpmetertest.ECSSecret, mpmetertest.Region)
+	s := seller(t, srv)
+	// Warm the marketplace cache, so the calls below get past
+	// authentication and fail where the database is needed.
+	for _, c := range []*mm.MarketplaceMetering{ec2, ecs, s} {
+		c.ResolveCustomer(&mm.ResolveCustomerInput{RegistrationToken: aws.String("warm")})
+	}
+	if _, err := s.BatchMeterUsage(&mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{record(mpmetertest.Customer, "users", 1, time.Now())}}); err != nil {
+		t.Fatal(err)
+	}
 	srv.Store.Close() // the database is gone
-	_, err := seller(t, srv).ResolveCustomer(&mm.ResolveCustomerInput{RegistrationToken: aws.String(mpmetertest.Token)})
-	if err == nil {
-		t.Fatal("success with a closed database")
+	calls := map[string]func() error{
+		"BatchMeterUsage": func() error {
+			_, err := s.BatchMeterUsage(&mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{record(mpmetertest.Customer, "users", 2, time.Now())}})
+			return err
+		},
+		"ResolveCustomer": func() error {
+			_, err := s.ResolveCustomer(&mm.ResolveCustomerInput{RegistrationToken: aws.String(mpmetertest.Token)})
+			return err
+		},
+		"MeterUsage": func() error {
+			_, err := ec2.MeterUsage(meterInput("requests", 1, time.Now()))
+			return err
+		},
+		"RegisterUsage": func() error {
+			_, err := ecs.RegisterUsage(&mm.RegisterUsageInput{ProductCode: aws.String(mpmetertest.ContainerProduct), PublicKeyVersion: aws.Int64(1)})
+			return err
+		},
 	}
-	msg := ""
-	if strings.Contains(err.Error(), "InternalServiceErrorException") {
-		msg = wantCode(t, err, "InternalServiceErrorException", 500)
-	} else {
-		msg = wantCode(t, err, "UnrecognizedClientException", 0)
-		t.Fatalf("a broken store must not look like a bad key: %s", msg)
-	}
-	if strings.Contains(strings.ToLower(msg), "sql") || strings.Contains(msg, "closed") {
-		t.Fatalf("internal detail leaked: %q", msg)
+	for op, call := range calls {
+		t.Run(op, func(t *testing.T) {
+			msg := wantCode(t, call(), "InternalServiceErrorException", 500)
+			if strings.Contains(strings.ToLower(msg), "sql") || strings.Contains(msg, "closed") {
+				t.Fatalf("internal detail leaked: %q", msg)
+			}
+		})
 	}
 }
