@@ -255,6 +255,7 @@ type Plan struct {
 	// SaaS: the seller's key, the product, its dimensions, the
 	// identifiers of its active customers and its registration tokens.
 	SellerKey, SellerSecret string
+	SellerAccount           string
 	SaaSProduct             string
 	SaaSDimensions          []string
 	Customers               []string
@@ -315,7 +316,7 @@ func NewPlan(f *seed.File, region string, sellerKey, sellerSecret string) (*Plan
 		if prod.Type != mpmeter.ProductSaaS || len(plainKeys[prod.Seller]) == 0 {
 			continue
 		}
-		p.SaaSProduct, p.SaaSDimensions = prod.Code, prod.Dimensions
+		p.SaaSProduct, p.SaaSDimensions, p.SellerAccount = prod.Code, prod.Dimensions, prod.Seller
 		p.SellerKey, p.SellerSecret = plainKeys[prod.Seller][0].ID, plainKeys[prod.Seller][0].Secret
 		for _, s := range r.Subscriptions {
 			if s.Product == prod.Code && s.Status == mpmeter.SubscriptionActive {

@@ -1,0 +1,281 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// The smoke test CI runs: every operation for a moment against the sqlite
+// and ceiling targets (and PostgreSQL when MPMETER_TEST_POSTGRES_DSN is
+// set), asserting correctness only, never speed: no errors, every record
+// answered Success, and what the client counted is what the store holds.
+
+func smokeDuration() time.Duration {
+	if testing.Short() {
+		return 300 * time.Millisecond
+	}
+	return time.Second
+}
+
+func TestSmoke(t *testing.T) {
+	ctx := context.Background()
+	const customers, workloads = 2000, 300
+	m := Marketplace(customers, workloads)
+	plan, err := NewPlan(m, Region, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(plan.Customers); got != customers {
+		t.Fatalf("plan has %d customers, want %d", got, customers)
+	}
+	if got := len(plan.Workloads); got != workloads {
+		t.Fatalf("plan has %d workloads, want %d", got, workloads)
+	}
+	if got := len(plan.Tokens); got != customers {
+		t.Fatalf("plan has %d tokens, want %d", got, customers)
+	}
+	tmpl, err := NewTemplate(ctx, m, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmpl.Remove()
+
+	kinds := []string{KindSQLite, KindCeiling}
+	dsn := os.Getenv("MPMETER_TEST_POSTGRES_DSN")
+	if dsn != "" {
+		kinds = append(kinds, KindPostgres, KindPostgres2)
+	}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			target, err := Start(ctx, kind, dsn, m, TargetOptions{Dir: t.TempDir(), Template: tmpl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer target.Stop()
+			// The runs continue each other's slots on one store, so they
+			// share the base time.
+			base := time.Now()
+			var batchSlot, meterSlot, storedWant int64
+			for _, op := range Ops {
+				rep, err := Run(ctx, Config{
+					Endpoints: target.Endpoints, Target: kind, Concurrency: 3,
+					Duration: smokeDuration(), Warmup: 100 * time.Millisecond,
+					Mix: map[string]int{op: 1}, Plan: plan,
+					Base: base, FirstBatchSlot: batchSlot, FirstMeterSlot: meterSlot,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				batchSlot, meterSlot = rep.NextBatchSlot, rep.NextMeterSlot
+				o := rep.Op(op)
+				if o == nil || o.Requests == 0 {
+					t.Fatalf("%s: no requests: %+v", op, rep)
+				}
+				if len(rep.Errors) != 0 || o.Errors != 0 || len(rep.WarmupErrors) != 0 {
+					t.Fatalf("%s: errors: %v (warm-up: %v)", op, rep.Errors, rep.WarmupErrors)
+				}
+				for status := range o.Statuses {
+					if status != mpmeter.UsageRecordResultStatusSuccess {
+						t.Fatalf("%s: statuses %v, want only Success", op, o.Statuses)
+					}
+				}
+				switch op {
+				case OpBatch:
+					if o.Records != BatchSize*o.Requests || o.Statuses["Success"] != o.Records {
+						t.Fatalf("%s: %d requests, %d records, statuses %v", op, o.Requests, o.Records, o.Statuses)
+					}
+				case OpMeter:
+					if o.Records != o.Requests {
+						t.Fatalf("%s: %d requests, %d records", op, o.Requests, o.Records)
+					}
+				case OpResolve:
+					if o.Records != 0 {
+						t.Fatalf("ResolveCustomer stored %d records", o.Records)
+					}
+				}
+				if o.Latency.P50 <= 0 || o.Latency.P99 < o.Latency.P50 || o.Latency.Max < o.Latency.P99 {
+					t.Fatalf("%s: latency %+v", op, o.Latency)
+				}
+				if rep.RequestsPerSec <= 0 || rep.Seconds <= 0 {
+					t.Fatalf("%s: rates %+v", op, rep)
+				}
+
+				// What the client counted is what the store holds (the
+				// ceiling stores nothing at all).
+				if kind != KindCeiling {
+					storedWant += rep.Records + rep.WarmupRecords
+				}
+				stored, err := target.Store.Usage(ctx, mpmeter.UsageFilter{From: base.Add(-7 * time.Hour), To: time.Now().Add(time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int64(len(stored)) != storedWant {
+					t.Fatalf("after %s the store holds %d records, the client counted %d", op, len(stored), storedWant)
+				}
+				seen := map[string]bool{}
+				for _, r := range stored {
+					if seen[r.DedupKey] {
+						t.Fatalf("dedup key %q stored twice", r.DedupKey)
+					}
+					seen[r.DedupKey] = true
+				}
+			}
+		})
+	}
+}
+
+func TestSlotsExhausted(t *testing.T) {
+	ctx := context.Background()
+	m := Marketplace(BatchSize, 1)
+	target, err := Start(ctx, KindCeiling, "", m, TargetOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Stop()
+	plan, _ := NewPlan(m, Region, "", "")
+	// 25 customers x 10 dimensions x 6 hours = 60 batches; ask for more.
+	rep, err := Run(ctx, Config{Endpoint: target.Endpoint(), Concurrency: 2, Duration: 2 * time.Second, Plan: plan,
+		Mix: map[string]int{OpBatch: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := rep.Op(OpBatch)
+	if o.Requests != plan.BatchSlots()/BatchSize || o.Records != plan.BatchSlots() {
+		t.Fatalf("%d requests, %d records; want %d and %d", o.Requests, o.Records, plan.BatchSlots()/BatchSize, plan.BatchSlots())
+	}
+	if rep.Errors[ErrSlotsExhausted] != 2 {
+		t.Fatalf("errors %v, want %s from each of the 2 workers", rep.Errors, ErrSlotsExhausted)
+	}
+}
+
+func TestReportJSONRoundTrip(t *testing.T) {
+	rep := Report{
+		Target: "sqlite", Endpoints: []string{"http://127.0.0.1:1"}, Concurrency: 8, Mix: "BatchMeterUsage=1",
+		StartedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), WarmupSeconds: 2, WarmupRequests: 10, WarmupRecords: 250,
+		Seconds: 10.5, Requests: 100, RequestsPerSec: 9.5, Records: 2500, RecordsPerSec: 238.1,
+		Errors: map[string]int64{"ThrottlingException": 1},
+		Ops: []OpReport{{
+			Op: OpBatch, Requests: 100, Errors: 1, RequestsPerSec: 9.5, Records: 2500, RecordsPerSec: 238.1,
+			Latency:  Latency{P50: 1.5, P90: 2, P99: 3.25, Max: 9, Mean: 1.7},
+			Statuses: map[string]int64{"Success": 2475, "DuplicateRecord": 25}, ErrorTypes: map[string]int64{"ThrottlingException": 1},
+		}},
+		NextBatchSlot: 2750, BatchSlots: 60000, MeterSlots: 1200, PeakRSSBytes: 1 << 26, RSSBytes: 1 << 25,
+	}
+	suite := SuiteReport{Machine: ThisMachine(), Command: "mpmeter bench", Results: []TargetResult{
+		{Target: "sqlite", Report: &rep, VsCeiling: map[string]float64{OpBatch: 0.5}, SetupSeconds: 1},
+		{Target: "postgres", Error: "no DSN"},
+	}}
+	b, err := json.Marshal(suite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back SuiteReport
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(suite, back) {
+		t.Fatalf("round trip changed the report:\n%+v\n%+v", suite, back)
+	}
+	var text bytes.Buffer
+	if err := back.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| sqlite | BatchMeterUsage | 8 |", "50% (records/s)", "failed: no DSN"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestParseMix(t *testing.T) {
+	m, err := ParseMix("batch=3, ResolveCustomer=1,meter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{OpBatch: 3, OpResolve: 1, OpMeter: 1}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("got %v, want %v", m, want)
+	}
+	if s := MixString(m); s != "BatchMeterUsage=3,MeterUsage=1,ResolveCustomer=1" {
+		t.Fatalf("MixString: %s", s)
+	}
+	for _, bad := range []string{"", "Foo=1", "batch=-1", "batch=x"} {
+		if _, err := ParseMix(bad); err == nil {
+			t.Errorf("ParseMix(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestSlotTimesDistinctHours(t *testing.T) {
+	for _, base := range []time.Time{
+		time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC),
+		time.Date(2025, 1, 1, 10, 59, 59, 0, time.UTC),
+	} {
+		ts := slotTimes(base)
+		hours := map[int64]bool{}
+		for _, v := range ts {
+			tm := time.Unix(v, 0)
+			hours[tm.Truncate(time.Hour).Unix()] = true
+			// Valid for at least an hour after base.
+			if tm.Before(base.Add(time.Hour).Add(-6*time.Hour)) || tm.After(base) {
+				t.Fatalf("base %s: timestamp %s outside the window", base, tm)
+			}
+		}
+		if len(hours) != Hours {
+			t.Fatalf("base %s: %d distinct hours, want %d", base, len(hours), Hours)
+		}
+	}
+}
+
+func TestGrowthSmoke(t *testing.T) {
+	ctx := context.Background()
+	m := Marketplace(500, 10)
+	target, err := Start(ctx, KindSQLite, "", m, TargetOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Stop()
+	plan, _ := NewPlan(m, Region, "", "")
+	// 2 days of history at 500 records an hour.
+	res, err := Growth(ctx, target, Config{Plan: plan, Concurrency: 2, Duration: smokeDuration() / 2},
+		GrowthConfig{Records: 24000, Steps: 2, Days: 2, Batch: 1000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	if len(res.Points) != 3 {
+		t.Fatalf("%d points, want 3", len(res.Points))
+	}
+	var live int64
+	for i, p := range res.Points {
+		if len(p.Report.Errors) != 0 {
+			t.Fatalf("point %d: errors %v", i, p.Report.Errors)
+		}
+		if want := int64(i)*12000 + live; p.StoredRecords != want {
+			t.Fatalf("point %d: %d stored records, want %d", i, p.StoredRecords, want)
+		}
+		live += p.Report.Records + p.Report.WarmupRecords
+		switch {
+		case i == 0 && p.ReportQuery != nil:
+			t.Fatalf("point 0 has a report query")
+		case i > 0 && (p.ReportQuery == nil || p.ReportQuery.Rows != 12000):
+			t.Fatalf("point %d: report query %+v, want 12000 rows", i, p.ReportQuery)
+		}
+		if i > 0 && (p.DBBytes <= res.EmptyDBBytes || p.BytesPerRecord <= 0) {
+			t.Fatalf("point %d: %d bytes (empty %d), %.0f bytes/record", i, p.DBBytes, res.EmptyDBBytes, p.BytesPerRecord)
+		}
+	}
+	var text bytes.Buffer
+	res.WriteText(&text)
+	t.Log("\n" + text.String())
+}

@@ -1,0 +1,290 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/mpmeter/mpmeter/seed"
+)
+
+// SuiteConfig is a side-by-side benchmark: the same load against each
+// target in turn.
+type SuiteConfig struct {
+	// Targets are target kinds (KindSQLite, ...), run in this order.
+	Targets []string
+	// PostgresDSN is for the PostgreSQL targets (see Start).
+	PostgresDSN string
+	// Load is the load of every run; its Endpoint, Target and Plan are
+	// filled per target.
+	Load Config
+	// Seed is the marketplace; nil means Marketplace(Load.Customers,
+	// Load.Workloads).
+	Seed *seed.File
+	// Dir is where SQLite targets live (TargetOptions.Dir).
+	Dir string
+	// CPUProfile, when set, is a file to write a CPU profile of each
+	// target's run to (warm-up and measurement only, not setup). With more
+	// than one target the target's name is put before the extension:
+	// cpu.out becomes cpu.sqlite.out.
+	CPUProfile string
+	// Progress gets a line per step; nil means none.
+	Progress io.Writer
+}
+
+// SuiteReport is a side-by-side benchmark's result.
+type SuiteReport struct {
+	Machine Machine        `json:"machine"`
+	Command string         `json:"command,omitempty"`
+	Results []TargetResult `json:"results,omitempty"`
+	// Growth holds growth benchmarks (RunGrowth), when run.
+	Growth []*GrowthResult `json:"growth,omitempty"`
+}
+
+// TargetResult is one target's part of a SuiteReport.
+type TargetResult struct {
+	Target string `json:"target"`
+	// Error says why the target has no report (it failed to start, or its
+	// run failed); the other targets still ran.
+	Error        string  `json:"error,omitempty"`
+	SetupSeconds float64 `json:"setup_seconds,omitempty"`
+	Report       *Report `json:"report,omitempty"`
+	// VsCeiling is, per operation, this target's figure (records/s for
+	// BatchMeterUsage, requests/s otherwise) over the ceiling's.
+	VsCeiling map[string]float64 `json:"vs_ceiling,omitempty"`
+	// CPUProfile is the file the run's CPU profile went to.
+	CPUProfile string `json:"cpu_profile,omitempty"`
+}
+
+// RunSuite runs cfg.Load against each target and compares each with the
+// ceiling. A target that fails is reported with its error; RunSuite itself
+// fails only when ctx ends or the configuration is wrong.
+func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, format+"\n", args...)
+		}
+	}
+	m := cfg.Seed
+	if m == nil {
+		m = Marketplace(cfg.Load.Customers, cfg.Load.Workloads)
+	}
+	plan, err := NewPlan(m, Region, "", "")
+	if err != nil {
+		return nil, err
+	}
+	load := cfg.Load
+	load.Plan = plan
+	load.Endpoint = "-" // checked below, per target
+	if err := load.defaults(); err != nil {
+		return nil, err
+	}
+	load.Base = time.Time{} // each target's store is new: its own base
+
+	rep := &SuiteReport{Machine: ThisMachine()}
+	var tmpl *Template
+	for _, kind := range cfg.Targets {
+		if kind == KindSQLite || kind == KindCeiling {
+			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
+			began := time.Now()
+			tmpl, err = NewTemplate(ctx, m, "")
+			if err != nil {
+				return nil, fmt.Errorf("bench: seeding: %w", err)
+			}
+			defer tmpl.Remove()
+			progress("seeded in %.1fs", time.Since(began).Seconds())
+			break
+		}
+	}
+	for _, kind := range cfg.Targets {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		res := TargetResult{Target: kind}
+		progress("target %s: starting", kind)
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress})
+		if err != nil {
+			res.Error = err.Error()
+			progress("target %s: %v", kind, err)
+			rep.Results = append(rep.Results, res)
+			continue
+		}
+		res.SetupSeconds = t.SetupSeconds
+		l := load
+		l.Target, l.Endpoint, l.Endpoints = kind, "", t.Endpoints
+		l.Wrap = kind == KindCeiling // it stores nothing: a slot may repeat
+		progress("target %s: %d workers for %s (+%s warm-up) at %s", kind, l.Concurrency, l.Duration, l.Warmup, strings.Join(t.Endpoints, ", "))
+		var stopProfile func() error
+		if cfg.CPUProfile != "" {
+			res.CPUProfile = profilePath(cfg.CPUProfile, kind, len(cfg.Targets))
+			stopProfile, err = startCPUProfile(res.CPUProfile)
+			if err != nil {
+				t.Stop()
+				return rep, err
+			}
+		}
+		r, err := Run(ctx, l)
+		if stopProfile != nil {
+			if perr := stopProfile(); perr != nil && err == nil {
+				err = perr
+			}
+		}
+		t.Stop()
+		if err != nil {
+			res.Error = err.Error()
+			progress("target %s: %v", kind, err)
+		} else {
+			res.Report = &r
+			var b bytes.Buffer
+			r.WriteText(&b)
+			progress("%s", b.String())
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	rep.compare()
+	return rep, ctx.Err()
+}
+
+// compare fills each result's VsCeiling.
+func (s *SuiteReport) compare() {
+	var ceiling *Report
+	for _, r := range s.Results {
+		if r.Target == KindCeiling && r.Report != nil {
+			ceiling = r.Report
+		}
+	}
+	if ceiling == nil {
+		return
+	}
+	for i := range s.Results {
+		r := s.Results[i].Report
+		if r == nil {
+			continue
+		}
+		s.Results[i].VsCeiling = map[string]float64{}
+		for _, o := range r.Ops {
+			if c := ceiling.Op(o.Op); c != nil && c.Figure() > 0 {
+				s.Results[i].VsCeiling[o.Op] = o.Figure() / c.Figure()
+			}
+		}
+	}
+}
+
+func profilePath(path, kind string, targets int) string {
+	if targets <= 1 {
+		return path
+	}
+	ext := ""
+	if i := strings.LastIndexByte(path, '.'); i > strings.LastIndexByte(path, '/') {
+		path, ext = path[:i], path[i:]
+	}
+	return path + "." + kind + ext
+}
+
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+// WriteText writes the side-by-side table in Markdown: one row per target
+// and operation, with its ratio to the ceiling.
+func (s *SuiteReport) WriteText(w io.Writer) error {
+	var b bytes.Buffer
+	b.WriteString("| target | op | workers | req/s | records/s | p50 ms | p99 ms | max ms | errors | statuses | vs ceiling | peak RSS |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|---|---|--:|--:|\n")
+	for _, r := range s.Results {
+		if r.Report == nil {
+			fmt.Fprintf(&b, "| %s | – | | | | | | | failed: %s | | | |\n", r.Target, oneLine(r.Error))
+			continue
+		}
+		for _, o := range r.Report.Ops {
+			ratio := "–"
+			if v, ok := r.VsCeiling[o.Op]; ok {
+				ratio = fmt.Sprintf("%.0f%% (%s)", 100*v, FigureUnit(o.Op))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %.2f | %.2f | %.1f | %s | %s | %s | %s |\n",
+				r.Target, o.Op, r.Report.Concurrency, Num(o.RequestsPerSec), recordsCell(o),
+				o.Latency.P50, o.Latency.P99, o.Latency.Max, Counts(o.ErrorTypes), Counts(o.Statuses), ratio, MiB(r.Report.PeakRSSBytes))
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// RunGrowth runs the growth benchmark (Growth) on each storing target of
+// cfg.Targets in turn (the ceiling stores nothing and is skipped).
+func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteReport, error) {
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, format+"\n", args...)
+		}
+	}
+	m := cfg.Seed
+	if m == nil {
+		m = Marketplace(cfg.Load.Customers, cfg.Load.Workloads)
+	}
+	plan, err := NewPlan(m, Region, "", "")
+	if err != nil {
+		return nil, err
+	}
+	rep := &SuiteReport{Machine: ThisMachine()}
+	var tmpl *Template
+	for _, kind := range cfg.Targets {
+		if kind == KindCeiling {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if kind == KindSQLite && tmpl == nil {
+			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
+			if tmpl, err = NewTemplate(ctx, m, ""); err != nil {
+				return nil, fmt.Errorf("bench: seeding: %w", err)
+			}
+			defer tmpl.Remove()
+		}
+		progress("growth %s: starting", kind)
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress})
+		if err != nil {
+			rep.Growth = append(rep.Growth, &GrowthResult{Target: kind, Config: g, Error: err.Error()})
+			progress("growth %s: %v", kind, err)
+			continue
+		}
+		load := cfg.Load
+		load.Plan = plan
+		res, err := Growth(ctx, t, load, g, cfg.Progress)
+		t.Stop()
+		if err != nil {
+			if ctx.Err() != nil {
+				return rep, err
+			}
+			res = &GrowthResult{Target: kind, Config: g, Error: err.Error()}
+		}
+		rep.Growth = append(rep.Growth, res)
+	}
+	return rep, ctx.Err()
+}

@@ -1,0 +1,375 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, to create and drop bench databases
+
+	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/keys"
+	"github.com/mpmeter/mpmeter/seed"
+	"github.com/mpmeter/mpmeter/server"
+	"github.com/mpmeter/mpmeter/sqlstore"
+)
+
+// Target kinds.
+const (
+	// KindSQLite: mpmeter on a SQLite file in a new temporary directory.
+	KindSQLite = "sqlite"
+	// KindPostgres: mpmeter on a new PostgreSQL database.
+	KindPostgres = "postgres"
+	// KindPostgres2: two mpmeter nodes (two servers, two pools) on one new
+	// PostgreSQL database; the load is spread over both.
+	KindPostgres2 = "postgres2"
+	// KindCeiling: the same server with DiscardUsage (usage answered
+	// Success, never stored), on SQLite for the marketplace reads.
+	KindCeiling = "ceiling"
+)
+
+// TargetOptions tune Start.
+type TargetOptions struct {
+	// Dir is where SQLite targets put their temporary directory; empty
+	// means the system's temporary directory. It should be a real disk:
+	// the benchmark measures durable commits.
+	Dir string
+	// Template is a seeded SQLite file (NewTemplate) that SQLite targets
+	// copy instead of applying the seed.
+	Template *Template
+	// Logger is the servers' logger; nil means errors only, to stderr (no
+	// per-request lines: logging every request is not what is measured,
+	// and the ceiling's and unencrypted keys' warnings are expected).
+	Logger *slog.Logger
+	// SeedWorkers is how many seed puts PostgreSQL targets run at once
+	// (default 16).
+	SeedWorkers int
+	// Progress, when set, gets a line per setup step.
+	Progress io.Writer
+}
+
+// Target is a running in-process server (or several nodes of one).
+type Target struct {
+	Kind      string
+	Endpoints []string
+	// Store is the first node's store (for checks and the growth
+	// pre-fill).
+	Store mpmeter.Store
+	// DBPath is the SQLite file; DSN the PostgreSQL database created for
+	// this target (dropped by Stop).
+	DBPath, DSN string
+	// SetupSeconds is how long creating and seeding the database took.
+	SetupSeconds float64
+
+	stops []func()
+}
+
+// Endpoint is the first node's endpoint.
+func (t *Target) Endpoint() string { return t.Endpoints[0] }
+
+// Stop shuts the servers down and removes the database.
+func (t *Target) Stop() {
+	for i := len(t.stops) - 1; i >= 0; i-- {
+		t.stops[i]()
+	}
+	t.stops = nil
+}
+
+// DBBytes is the database's size on disk: the SQLite file and its WAL, or
+// pg_database_size.
+func (t *Target) DBBytes(ctx context.Context) (int64, error) {
+	if t.DBPath != "" {
+		var n int64
+		for _, suffix := range []string{"", "-wal"} {
+			fi, err := os.Stat(t.DBPath + suffix)
+			if err == nil {
+				n += fi.Size()
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return 0, err
+			}
+		}
+		return n, nil
+	}
+	if t.DSN != "" {
+		db, err := sql.Open("pgx", t.DSN)
+		if err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		var n int64
+		err = db.QueryRowContext(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+		return n, err
+	}
+	return 0, errors.New("bench: target has no database")
+}
+
+// Template is a seeded SQLite database that targets copy, so that a large
+// marketplace is seeded once per benchmark, not once per target.
+type Template struct {
+	Path string
+	dir  string
+}
+
+// Remove deletes the template.
+func (t *Template) Remove() { os.RemoveAll(t.dir) }
+
+// NewTemplate seeds m into a new SQLite file. It is built in dir; empty
+// means /dev/shm when it exists (seeding does one commit per item, and a
+// commit on tmpfs costs no fsync), else the temporary directory. The copies
+// targets make live on a real disk (TargetOptions.Dir).
+func NewTemplate(ctx context.Context, m *seed.File, dir string) (*Template, error) {
+	if dir == "" {
+		dir = os.TempDir()
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			dir = "/dev/shm"
+		}
+	}
+	d, err := os.MkdirTemp(dir, "mpmeter-bench-template-")
+	if err != nil {
+		return nil, err
+	}
+	t := &Template{Path: filepath.Join(d, "template.db"), dir: d}
+	st, err := sqlstore.Open(ctx, t.Path)
+	if err != nil {
+		t.Remove()
+		return nil, err
+	}
+	err = Apply(ctx, st, m, time.Now(), 4)
+	if err == nil {
+		err = ensureSigningKey(ctx, st)
+	}
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Remove()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Template) copyTo(path string) error {
+	for _, suffix := range []string{"", "-wal"} {
+		src, err := os.Open(t.Path + suffix)
+		if errors.Is(err, os.ErrNotExist) && suffix != "" {
+			continue
+		} else if err != nil {
+			return err
+		}
+		dst, err := os.Create(path + suffix)
+		if err == nil {
+			_, err = io.Copy(dst, src)
+			if err == nil {
+				err = dst.Sync()
+			}
+			if cerr := dst.Close(); err == nil {
+				err = cerr
+			}
+		}
+		src.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start starts an in-process target of kind (KindSQLite, KindPostgres,
+// KindPostgres2, KindCeiling) seeded with m. PostgreSQL kinds need dsn, a
+// URL of a database on the server that the user may create databases from:
+// Start creates a new database bench_<random> there and Stop drops it. Call
+// Stop when done, also after an error from the benchmark.
+//
+// Servers run with pprof label side=server (the load generator's workers
+// carry side=client), so a CPU profile of a run splits the two.
+func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptions) (_ *Target, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	if opts.SeedWorkers <= 0 {
+		opts.SeedWorkers = 16
+	}
+	progress := func(format string, args ...any) {
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "  [%s] "+format+"\n", append([]any{kind}, args...)...)
+		}
+	}
+	t := &Target{Kind: kind}
+	defer func() {
+		if err != nil {
+			t.Stop()
+		}
+	}()
+	began := time.Now()
+	cfg := server.Config{Logger: opts.Logger}
+	nodes := 1
+	switch kind {
+	case KindSQLite, KindCeiling:
+		dir, err := os.MkdirTemp(opts.Dir, "mpmeter-bench-"+kind+"-")
+		if err != nil {
+			return nil, err
+		}
+		t.stops = append(t.stops, func() { os.RemoveAll(dir) })
+		t.DBPath = filepath.Join(dir, "bench.db")
+		if opts.Template != nil {
+			if err := opts.Template.copyTo(t.DBPath); err != nil {
+				return nil, fmt.Errorf("bench: copying the seeded template: %w", err)
+			}
+		} else {
+			cfg.Seed = m // server.New applies it
+		}
+		cfg.DB = t.DBPath
+		cfg.DiscardUsage = kind == KindCeiling
+	case KindPostgres, KindPostgres2:
+		if dsn == "" {
+			return nil, errors.New("bench: a PostgreSQL target needs a DSN (--postgres-dsn or MPMETER_BENCH_POSTGRES_DSN)")
+		}
+		if kind == KindPostgres2 {
+			nodes = 2
+		}
+		t.DSN, err = createDatabase(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		created := t.DSN
+		t.stops = append(t.stops, func() { dropDatabase(dsn, created) })
+		progress("created database %s; seeding", dbName(created))
+		// Seed through a store of its own whose sessions commit without
+		// waiting for the WAL flush: seeding is setup, not what is measured.
+		st, err := sqlstore.Open(ctx, withParam(t.DSN, "synchronous_commit", "off"), sqlstore.WithPoolSize(opts.SeedWorkers))
+		if err != nil {
+			return nil, err
+		}
+		err = Apply(ctx, st, m, time.Now(), opts.SeedWorkers)
+		if err == nil {
+			err = ensureSigningKey(ctx, st)
+		}
+		st.Close()
+		if err != nil {
+			return nil, err
+		}
+		cfg.DB = t.DSN
+	default:
+		return nil, fmt.Errorf("bench: unknown target %q (want %s, %s, %s or %s)", kind, KindSQLite, KindPostgres, KindPostgres2, KindCeiling)
+	}
+	progress("database ready in %.1fs; starting %d node(s)", time.Since(began).Seconds(), nodes)
+
+	for range nodes {
+		var srv *server.Server
+		var ln net.Listener
+		var hs *http.Server
+		var startErr error
+		// Everything the server starts (its connection goroutines, the
+		// database's) inherits the label.
+		pprof.Do(ctx, pprof.Labels("side", "server"), func(ctx context.Context) {
+			srv, startErr = server.New(ctx, cfg)
+			if startErr != nil {
+				return
+			}
+			ln, startErr = net.Listen("tcp", "127.0.0.1:0")
+			if startErr != nil {
+				srv.Close()
+				return
+			}
+			hs = &http.Server{
+				Handler:           srv.Handler,
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       120 * time.Second,
+				ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+			}
+			go hs.Serve(ln)
+		})
+		if startErr != nil {
+			return nil, fmt.Errorf("bench: starting the %s server: %w", kind, startErr)
+		}
+		t.stops = append(t.stops, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			hs.Shutdown(ctx)
+			srv.Close()
+		})
+		if t.Store == nil {
+			t.Store = srv.Store
+		}
+		t.Endpoints = append(t.Endpoints, "http://"+ln.Addr().String())
+	}
+	t.SetupSeconds = time.Since(began).Seconds()
+	return t, nil
+}
+
+// withParam adds a query parameter to a URL DSN (pgx passes unknown ones to
+// the server as session settings).
+func withParam(dsn, k, v string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set(k, v)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func dbName(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// createDatabase creates bench_<random> on dsn's server and returns its DSN.
+func createDatabase(ctx context.Context, dsn string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("bench: PostgreSQL DSN must be a postgres:// URL")
+	}
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	name := "bench_" + hex.EncodeToString(rnd[:])
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("bench: creating database %s: %w", name, err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func dropDatabase(adminDSN, created string) {
+	db, err := sql.Open("pgx", adminDSN)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+dbName(created)+" WITH (FORCE)")
+}
+
+// ensureSigningKey creates the RegisterUsage signing key while seeding (RSA
+// key generation takes a second or two), unencrypted as the targets'
+// servers expect, so that starting a server does not.
+func ensureSigningKey(ctx context.Context, st mpmeter.Store) error {
+	km, err := keys.New(st, mpmeter.WallClock{}, "")
+	if err != nil {
+		return err
+	}
+	return km.Ensure(ctx)
+}
