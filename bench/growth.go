@@ -35,6 +35,9 @@ type GrowthConfig struct {
 	// one writer, 4 otherwise).
 	Batch   int `json:"batch"`
 	Writers int `json:"writers"`
+	// OnPoint, when set, is called with the result so far after each
+	// checkpoint (to save partial results of a long run).
+	OnPoint func(*GrowthResult) `json:"-"`
 }
 
 // GrowthPoint is one checkpoint.
@@ -198,6 +201,9 @@ func Growth(ctx context.Context, t *Target, load Config, g GrowthConfig, progres
 			pt.BytesPerRecord = float64(pt.DBBytes-res.EmptyDBBytes) / float64(stored)
 		}
 		res.Points = append(res.Points, pt)
+		if g.OnPoint != nil {
+			g.OnPoint(res)
+		}
 		say("%s at %d stored: %s %s, p99 %.2f ms, errors %s", t.Kind, pt.StoredRecords, Num(fig), headlineUnit(&rep), p99(&rep), Counts(rep.Errors))
 	}
 	return res, nil

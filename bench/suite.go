@@ -35,6 +35,9 @@ type SuiteConfig struct {
 	CPUProfile string
 	// Progress gets a line per step; nil means none.
 	Progress io.Writer
+	// OnUpdate, when set, is called with the report so far whenever a
+	// growth checkpoint completes.
+	OnUpdate func(*SuiteReport)
 }
 
 // SuiteReport is a side-by-side benchmark's result.
@@ -276,7 +279,15 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 		}
 		load := cfg.Load
 		load.Plan = plan
-		res, err := Growth(ctx, t, load, g, cfg.Progress)
+		gk := g
+		gk.OnPoint = func(partial *GrowthResult) {
+			if cfg.OnUpdate != nil {
+				snap := *rep
+				snap.Growth = append(append([]*GrowthResult(nil), rep.Growth...), partial)
+				cfg.OnUpdate(&snap)
+			}
+		}
+		res, err := Growth(ctx, t, load, gk, cfg.Progress)
 		t.Stop()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -284,6 +295,7 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 			}
 			res = &GrowthResult{Target: kind, Config: g, Error: err.Error()}
 		}
+		res.Config.OnPoint = nil
 		rep.Growth = append(rep.Growth, res)
 	}
 	return rep, ctx.Err()

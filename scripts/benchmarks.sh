@@ -36,7 +36,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 res=${RESULTS:-$work}
 mkdir -p "$res"
-bin="$work/mpmeter"
+bin="$work/bench-runner" # not named "mpmeter": a long run survives whatever stops mpmeter processes by name
 go build -o "$bin" ./cmd/mpmeter
 source_line="commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 dirty=$(git status --porcelain 2>/dev/null | grep -vc '^??' || true)
@@ -70,7 +70,6 @@ head="$work/head.md" ops="$work/ops.md" prof="$work/prof.md" growth="$work/growt
 	echo "| memory | $(grep -m1 MemTotal /proc/meminfo | awk '{printf "%.1f GiB", $2/1048576}') |"
 	echo "| kernel | $(uname -sr) |"
 	echo "| Go | $(go env GOVERSION) |"
-	echo "| source | $source_line |"
 	echo "| load average before the runs | $(cut -d' ' -f1-3 /proc/loadavg) |"
 	echo "| disk of the SQLite files | $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2 " (" $1 ")"}') |"
 	if [ -n "$DSN" ] && command -v psql >/dev/null; then
@@ -86,7 +85,10 @@ head="$work/head.md" ops="$work/ops.md" prof="$work/prof.md" growth="$work/growt
 for op in BatchMeterUsage MeterUsage ResolveCustomer; do
 	args=(bench --targets "$targets" --mix "$op=1" --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
 	echo "== $op: mpmeter ${args[*]}" >&2
-	[ -s "$res/$op.json" ] || "$bin" "${args[@]}" --json "$res/$op.json" >"$res/$op.txt"
+	if [ ! -s "$res/$op.json" ]; then
+		"$bin" "${args[@]}" --json "$res/$op.json" >"$res/$op.txt"
+		echo "$source_line" >"$res/$op.source"
+	fi
 	{
 		echo "### $op"
 		echo
@@ -94,7 +96,9 @@ for op in BatchMeterUsage MeterUsage ResolveCustomer; do
 		echo "${env_shown}mpmeter ${args[*]}"
 		echo '```'
 		echo
-		grep '^|' "$res/$op.txt"
+		echo "Source: $(cat "$res/$op.source" 2>/dev/null || echo "$source_line"); run $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine"]["date"])' "$res/$op.json")."
+		echo
+		"$bin" bench --render "$res/$op.json" | grep '^|'
 		echo
 	} >>"$ops"
 done
@@ -102,7 +106,10 @@ done
 # CPU profiles of the BatchMeterUsage runs (sqlite and ceiling).
 prof_args=(bench --targets sqlite,ceiling --mix BatchMeterUsage=1 --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
 echo "== profiles: mpmeter ${prof_args[*]} --cpuprofile cpu.out" >&2
-[ -s "$res/cpu.ceiling.out" ] || "$bin" "${prof_args[@]}" --cpuprofile "$res/cpu.out" >"$res/prof.txt"
+if [ ! -s "$res/cpu.ceiling.out" ]; then
+	"$bin" "${prof_args[@]}" --cpuprofile "$res/cpu.out" --json "$res/prof.json" >"$res/prof.txt"
+	echo "$source_line" >"$res/prof.source"
+fi
 {
 	echo "### CPU profiles (BatchMeterUsage)"
 	echo
@@ -110,6 +117,8 @@ echo "== profiles: mpmeter ${prof_args[*]} --cpuprofile cpu.out" >&2
 	echo "mpmeter ${prof_args[*]} --cpuprofile cpu.out   # writes cpu.sqlite.out and cpu.ceiling.out"
 	echo "go tool pprof -top -nodecount=25 mpmeter cpu.sqlite.out"
 	echo '```'
+	echo
+	echo "Source: $(cat "$res/prof.source" 2>/dev/null || echo "$source_line")."
 	echo
 	grep '^|' "$res/prof.txt"
 	echo
@@ -140,7 +149,12 @@ growth_json=""
 if [ "$GROWTH" != "0" ]; then
 	g_args=(bench --targets "$growth_targets" --growth "$GROWTH" --growth-steps "$GROWTH_STEPS" --duration "$GROWTH_DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
 	echo "== growth: mpmeter ${g_args[*]}" >&2
-	[ -s "$res/growth.json" ] || "$bin" "${g_args[@]}" --json "$res/growth.json" >"$res/growth.txt"
+	# A growth run is long; its JSON is saved after every checkpoint, so an
+	# interrupted run still shows (and a RESULTS rerun resumes after) it.
+	if [ ! -s "$res/growth.json" ]; then
+		echo "$source_line" >"$res/growth.source"
+		"$bin" "${g_args[@]}" --json "$res/growth.json" >"$res/growth.txt" || echo "growth run failed (exit $?); partial results kept" >&2
+	fi
 	growth_json="$res/growth.json"
 	{
 		echo "### Growth (BatchMeterUsage)"
@@ -156,7 +170,9 @@ if [ "$GROWTH" != "0" ]; then
 		echo "database's growth (file + WAL) since seeding over the records stored. RSS is the whole process"
 		echo "(client and server)."
 		echo
-		grep '^|\|failed' "$res/growth.txt"
+		echo "Source: $(cat "$res/growth.source" 2>/dev/null || echo "$source_line")."
+		echo
+		"$bin" bench --render "$res/growth.json" | grep '^|\|failed'
 		echo
 	} >>"$growth"
 fi

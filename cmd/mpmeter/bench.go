@@ -58,6 +58,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each target's run (warm-up and measurement; with several targets, FILE becomes FILE.<target>); client goroutines carry pprof label side=client, servers side=server")
 	dir := fs.String("dir", "", "directory for the SQLite targets' databases (default: the system's temporary directory; use a real disk)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	render := fs.String("render", "", "print the tables of a --json result file and exit (runs nothing)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
@@ -69,6 +70,18 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	if err := parseFlags(fs, args, benchEnv, stderr); err != nil {
 		return err
+	}
+	if *render != "" {
+		b, err := os.ReadFile(*render)
+		if err != nil {
+			return err
+		}
+		var rep bench.SuiteReport
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("%s: %w", *render, err)
+		}
+		printSuite(stdout, &rep)
+		return nil
 	}
 	mix, err := bench.ParseMix(*mixFlag)
 	if err != nil {
@@ -154,6 +167,15 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			Dir: *dir, CPUProfile: *cpuProfile, Progress: progress,
 		}
 		if *growth > 0 {
+			if *jsonPath != "" {
+				// A growth run is long: keep what it measured so far.
+				cfg.OnUpdate = func(partial *bench.SuiteReport) {
+					partial.Command = command
+					if b, err := json.MarshalIndent(partial, "", "  "); err == nil {
+						os.WriteFile(*jsonPath, append(b, '\n'), 0o644)
+					}
+				}
+			}
 			rep, err = bench.RunGrowth(ctx, cfg, bench.GrowthConfig{Records: *growth, Steps: *growthSteps, Days: *growthDays})
 		} else {
 			rep, err = bench.RunSuite(ctx, cfg)
