@@ -4,6 +4,7 @@
 //	mpmeter keys public --version N [--db ...]
 //	mpmeter keys rotate [--db ...]
 //	mpmeter clock show | set TIME | advance DURATION | reset [--db ...]
+//	mpmeter bench [flags]
 //	mpmeter seed check FILE
 //	mpmeter seed demo
 //
@@ -45,6 +46,7 @@ Usage:
   mpmeter clock show|set T|advance D|reset   the virtual service clock (shared by every node)
   mpmeter seed check FILE            validate a seed file
   mpmeter seed demo                  print the built-in demo seed
+  mpmeter bench [flags]              the load generator: side-by-side SQLite, PostgreSQL and ceiling
 
 Run "mpmeter COMMAND -h" for a command's flags.
 `
