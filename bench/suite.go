@@ -64,10 +64,9 @@ type TargetResult struct {
 	CPUProfile string `json:"cpu_profile,omitempty"`
 }
 
-// RunSuite runs cfg.Load against each target and compares each with the
-// ceiling. A target that fails is reported with its error; RunSuite itself
-// fails only when ctx ends or the configuration is wrong.
-func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
+// prepare returns what both RunSuite and RunGrowth start from: the
+// progress printer, the marketplace and its load plan.
+func (cfg SuiteConfig) prepare() (func(format string, args ...any), *seed.File, *Plan, error) {
 	progress := func(format string, args ...any) {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, format+"\n", args...)
@@ -78,6 +77,14 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		m = Marketplace(cfg.Load.Customers, cfg.Load.Workloads)
 	}
 	plan, err := NewPlan(m, Region, "", "")
+	return progress, m, plan, err
+}
+
+// RunSuite runs cfg.Load against each target and compares each with the
+// ceiling. A target that fails is reported with its error; RunSuite itself
+// fails only when ctx ends or the configuration is wrong.
+func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
+	progress, m, plan, err := cfg.prepare()
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +132,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		var stopProfile func() error
 		if cfg.CPUProfile != "" {
 			res.CPUProfile = profilePath(cfg.CPUProfile, kind, len(cfg.Targets))
-			stopProfile, err = startCPUProfile(res.CPUProfile)
+			stopProfile, err = StartCPUProfile(res.CPUProfile)
 			if err != nil {
 				t.Stop()
 				return rep, err
@@ -189,7 +196,9 @@ func profilePath(path, kind string, targets int) string {
 	return path + "." + kind + ext
 }
 
-func startCPUProfile(path string) (func() error, error) {
+// StartCPUProfile starts writing a CPU profile to path; the returned func
+// stops it and closes the file.
+func StartCPUProfile(path string) (func() error, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
@@ -241,16 +250,7 @@ func oneLine(s string) string {
 // RunGrowth runs the growth benchmark (Growth) on each storing target of
 // cfg.Targets in turn (the ceiling stores nothing and is skipped).
 func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteReport, error) {
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, format+"\n", args...)
-		}
-	}
-	m := cfg.Seed
-	if m == nil {
-		m = Marketplace(cfg.Load.Customers, cfg.Load.Workloads)
-	}
-	plan, err := NewPlan(m, Region, "", "")
+	progress, m, plan, err := cfg.prepare()
 	if err != nil {
 		return nil, err
 	}

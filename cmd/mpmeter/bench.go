@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -213,17 +212,12 @@ func benchEndpoint(ctx context.Context, endpoint string, m *seed.File, key, secr
 			endpoint, load.Concurrency, load.Duration, load.Warmup)
 	}
 	res := bench.TargetResult{Target: "external"}
-	var stop func()
+	var stop func() error
 	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
+		var err error
+		if stop, err = bench.StartCPUProfile(cpuProfile); err != nil {
 			return nil, err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return nil, err
-		}
-		stop = func() { pprof.StopCPUProfile(); f.Close() }
 		res.CPUProfile = cpuProfile
 	}
 	r, err := bench.Run(ctx, load)
