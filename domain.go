@@ -171,6 +171,16 @@ type IdempotencyToken struct {
 	ExpiresAt   time.Time
 }
 
+// UsageTotal is one line of a usage report: the usage of one customer's
+// dimension of one product within a UsageFilter, summed.
+type UsageTotal struct {
+	ProductCode       string
+	CustomerAccountID string
+	Dimension         string
+	Quantity          int64 // the sum of the records' quantities
+	Records           int64 // how many records were summed
+}
+
 // UsageFilter selects usage records. Zero fields do not filter.
 type UsageFilter struct {
 	ProductCode       string

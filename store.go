@@ -77,6 +77,12 @@ type Store interface {
 	// Usage returns stored records matching f, ordered by Timestamp then
 	// MeteringRecordID.
 	Usage(ctx context.Context, f UsageFilter) ([]MeteringRecord, error)
+	// UsageTotals sums the records matching f per product, customer account
+	// and dimension, ordered by those three. f.Limit bounds the lines
+	// returned, not the records summed. It is the usage report: the
+	// database adds up the rows, so a day of a busy product costs one
+	// index range scan, not a record each across the wire.
+	UsageTotals(ctx context.Context, f UsageFilter) ([]UsageTotal, error)
 
 	// SigningKeys returns every signing key version, oldest first. The
 	// private key bytes are returned as they were put (the caller encrypts).

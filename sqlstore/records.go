@@ -308,9 +308,57 @@ func scanRecord(row scanner) (mpmeter.MeteringRecord, error) {
 // MeteringRecordID. A filter on ProductCode or SellerAccountID (and a time
 // range) walks an index in the result's order.
 func (s *Store) Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error) {
+	q, args := usageQuery("SELECT "+recordColumns+" FROM metering_records", f, "ORDER BY timestamp_ms, metering_record_id")
+	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, readErr(ctx, err, "usage")
+	}
+	defer rows.Close()
+	recs := []mpmeter.MeteringRecord{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, readErr(ctx, err, "usage")
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(ctx, err, "usage")
+	}
+	return recs, nil
+}
+
+// UsageTotals implements mpmeter.Store: one GROUP BY over the same rows
+// Usage would return.
+func (s *Store) UsageTotals(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.UsageTotal, error) {
+	q, args := usageQuery("SELECT product_code, customer_account_id, dimension, CAST(SUM(quantity) AS bigint), COUNT(*) FROM metering_records", f,
+		"GROUP BY product_code, customer_account_id, dimension ORDER BY product_code, customer_account_id, dimension")
+	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, readErr(ctx, err, "usage totals")
+	}
+	defer rows.Close()
+	totals := []mpmeter.UsageTotal{}
+	for rows.Next() {
+		var t mpmeter.UsageTotal
+		if err := rows.Scan(&t.ProductCode, &t.CustomerAccountID, &t.Dimension, &t.Quantity, &t.Records); err != nil {
+			return nil, readErr(ctx, err, "usage totals")
+		}
+		totals = append(totals, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(ctx, err, "usage totals")
+	}
+	return totals, nil
+}
+
+// usageQuery completes a query over metering_records with f's conditions,
+// then tail (ordering, grouping), then f's limit. A filter on ProductCode
+// or SellerAccountID (and a time range) walks an index.
+func usageQuery(head string, f mpmeter.UsageFilter, tail string) (string, []any) {
 	var b strings.Builder
 	var args []any
-	b.WriteString("SELECT " + recordColumns + " FROM metering_records")
+	b.WriteString(head)
 	where := func(cond string, arg any) {
 		if len(args) == 0 {
 			b.WriteString(" WHERE ")
@@ -338,26 +386,10 @@ func (s *Store) Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.Met
 	if !f.To.IsZero() {
 		where("timestamp_ms < ?", ms(f.To))
 	}
-	b.WriteString(" ORDER BY timestamp_ms, metering_record_id")
+	b.WriteString(" " + tail)
 	if f.Limit > 0 {
 		b.WriteString(" LIMIT ?")
 		args = append(args, f.Limit)
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(b.String()), args...)
-	if err != nil {
-		return nil, readErr(ctx, err, "usage")
-	}
-	defer rows.Close()
-	recs := []mpmeter.MeteringRecord{}
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, readErr(ctx, err, "usage")
-		}
-		recs = append(recs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readErr(ctx, err, "usage")
-	}
-	return recs, nil
+	return b.String(), args
 }

@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"ConcurrentTokensSameDedupKey", testConcurrentTokensSameDedupKey},
 		{"ConcurrentSameToken", testConcurrentSameToken},
 		{"Usage", testUsage},
+		{"UsageTotals", testUsageTotals},
 		{"SigningKeys", testSigningKeys},
 		{"ClockOffset", testClockOffset},
 		{"SubscriptionsByCustomers", testSubscriptionsByCustomers},

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -291,6 +292,63 @@ func testUsage(t *testing.T, s mpmeter.Store) {
 		{mpmeter.UsageFilter{From: t0.Add(time.Hour), To: t0.Add(time.Hour)}, nil},
 	} {
 		wantUsage(t, s, tc.f, tc.want...)
+	}
+}
+
+func testUsageTotals(t *testing.T, s mpmeter.Store) {
+	ctx := t.Context()
+	seed(t, s)
+	tot := func(prod, cust, dim string, q, n int64) mpmeter.UsageTotal {
+		return mpmeter.UsageTotal{ProductCode: prod, CustomerAccountID: cust, Dimension: dim, Quantity: q, Records: n}
+	}
+	n := 0
+	mk := func(prod, cust, dim string, ts time.Time, q int64) mpmeter.MeteringRecord {
+		n++
+		id := fmt.Sprintf("t-%02d", n)
+		r := rec(id, "key-"+id)
+		r.ProductCode, r.CustomerAccountID, r.Dimension, r.Timestamp, r.Quantity = prod, cust, dim, ts, q
+		if prod == product2 {
+			r.SellerAccountID = seller2
+		}
+		return r
+	}
+	recs := []mpmeter.MeteringRecord{
+		mk(product, buyer2, "users", t0, 5),
+		mk(product, buyer, "users", t0, 1),
+		mk(product, buyer, "users", t0.Add(time.Hour), 2),
+		mk(product, buyer, "gb", t0.Add(30*time.Minute), 1<<40),
+		mk(product, buyer, "gb", t0.Add(2*time.Hour), 1<<40),
+		mk(product2, buyer, "users", t0, 9),
+		mk(product, buyer, "users", t0.Add(-time.Minute), 100), // before t0
+	}
+	recs[6].Kind = mpmeter.UsageMeter
+	if _, err := s.RecordUsage(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		f    mpmeter.UsageFilter
+		want []mpmeter.UsageTotal
+	}{
+		// product2 ("prod-ami") sorts before product ("prod-saas").
+		{"all", mpmeter.UsageFilter{}, []mpmeter.UsageTotal{
+			tot(product2, buyer, "users", 9, 1), tot(product, buyer, "gb", 2<<40, 2),
+			tot(product, buyer, "users", 103, 3), tot(product, buyer2, "users", 5, 1)}},
+		{"one product, [t0, t0+2h)", mpmeter.UsageFilter{ProductCode: product, From: t0, To: t0.Add(2 * time.Hour)}, []mpmeter.UsageTotal{
+			tot(product, buyer, "gb", 1<<40, 1), tot(product, buyer, "users", 3, 2), tot(product, buyer2, "users", 5, 1)}},
+		{"seller", mpmeter.UsageFilter{SellerAccountID: seller2}, []mpmeter.UsageTotal{tot(product2, buyer, "users", 9, 1)}},
+		{"customer and kind", mpmeter.UsageFilter{CustomerAccountID: buyer, Kind: mpmeter.UsageMeter}, []mpmeter.UsageTotal{tot(product, buyer, "users", 100, 1)}},
+		{"limit counts lines", mpmeter.UsageFilter{ProductCode: product, Limit: 1}, []mpmeter.UsageTotal{tot(product, buyer, "gb", 2<<40, 2)}},
+		{"nothing", mpmeter.UsageFilter{ProductCode: "nope"}, []mpmeter.UsageTotal{}},
+	} {
+		got, err := s.UsageTotals(ctx, tc.f)
+		if err != nil {
+			t.Errorf("%s: UsageTotals: %v", tc.name, err)
+			continue
+		}
+		if got == nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: UsageTotals = %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }
 
