@@ -16,6 +16,13 @@ import (
 // the environment and the file go through the flag's own parser, so they are
 // validated exactly like flags.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) error {
+	return parseFlagsEnv(fs, args, "MPMETER_", getenv, stderr)
+}
+
+// parseFlagsEnv is parseFlags reading the variables envPrefix+FLAG_NAME
+// (bench reads MPMETER_BENCH_*, so that serve's MPMETER_SEED does not
+// configure the benchmark), and naming them so in its errors.
+func parseFlagsEnv(fs *flag.FlagSet, args []string, envPrefix string, getenv func(string) string, stderr io.Writer) error {
 	configPath := fs.String("config", "", "YAML config file whose keys are flag names (env MPMETER_CONFIG)")
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -27,7 +34,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, std
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	envName := func(name string) string {
-		return "MPMETER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	}
 	if !given["config"] {
 		*configPath = getenv(envName("config"))

@@ -131,3 +131,13 @@ func TestClockCommand(t *testing.T) {
 		t.Fatal("an unparsable time was accepted")
 	}
 }
+
+// bench reads MPMETER_BENCH_* and names that variable when its value is bad;
+// serve's MPMETER_* variables do not configure it.
+func TestBenchEnv(t *testing.T) {
+	env := map[string]string{"MPMETER_BENCH_DURATION": "soon", "MPMETER_DURATION": "1s"}
+	err := run(t.Context(), []string{"bench", "--quiet"}, &bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "MPMETER_BENCH_DURATION") {
+		t.Fatalf("bench with a bad MPMETER_BENCH_DURATION: %v; want an error naming it", err)
+	}
+}
