@@ -28,6 +28,8 @@ type SuiteConfig struct {
 	Seed *seed.File
 	// Dir is where SQLite targets live (TargetOptions.Dir).
 	Dir string
+	// KeepDB is TargetOptions.KeepDB for RunGrowth's SQLite target.
+	KeepDB string
 	// CPUProfile, when set, is a file to write a CPU profile of each
 	// target's run to (warm-up and measurement only, not setup). With more
 	// than one target the target's name is put before the extension:
@@ -117,7 +119,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		}
 		res := TargetResult{Target: kind}
 		progress("target %s: starting", kind)
-		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress})
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, KeepDB: cfg.KeepDB})
 		if err != nil {
 			res.Error = err.Error()
 			progress("target %s: %v", kind, err)
@@ -271,7 +273,7 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 			defer tmpl.Remove()
 		}
 		progress("growth %s: starting", kind)
-		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress})
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, KeepDB: cfg.KeepDB})
 		if err != nil {
 			rep.Growth = append(rep.Growth, &GrowthResult{Target: kind, Config: g, Error: err.Error()})
 			progress("growth %s: %v", kind, err)

@@ -59,6 +59,10 @@ type TargetOptions struct {
 	SeedWorkers int
 	// Progress, when set, gets a line per setup step.
 	Progress io.Writer
+	// KeepDB, when set, is where a SQLite target's database file is moved
+	// when it stops, instead of being removed: a growth run leaves its
+	// filled store behind, to measure a separate server process on it.
+	KeepDB string
 }
 
 // Target is a running in-process server (or several nodes of one).
@@ -222,8 +226,21 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 		if err != nil {
 			return nil, err
 		}
-		t.stops = append(t.stops, func() { os.RemoveAll(dir) })
 		t.DBPath = filepath.Join(dir, "bench.db")
+		keep := opts.KeepDB
+		t.stops = append(t.stops, func() {
+			// The servers have stopped (stops run last first), so the
+			// last connection has closed and checkpointed: the file alone
+			// is the whole database.
+			if keep != "" && kind == KindSQLite {
+				if err := os.Rename(t.DBPath, keep); err != nil {
+					progress("keeping the database: %v", err)
+				} else {
+					progress("database kept at %s", keep)
+				}
+			}
+			os.RemoveAll(dir)
+		})
 		if opts.Template != nil {
 			if err := opts.Template.copyTo(t.DBPath); err != nil {
 				return nil, fmt.Errorf("bench: copying the seeded template: %w", err)

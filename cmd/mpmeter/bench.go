@@ -48,6 +48,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	growth := fs.Int64("growth", 0, "growth mode: fill each storing target to this many records, measuring at checkpoints (0: off)")
 	growthSteps := fs.Int("growth-steps", 10, "growth checkpoints after the empty store")
+	growthKeep := fs.String("growth-keep", "", "growth mode: move the filled SQLite database to this file at the end instead of removing it (to measure a separate server process on it)")
 	growthDays := fs.Int("growth-days", 30, "days of history the growth pre-fill spreads over (a one-day report returns about N/days rows)")
 	endpoint := fs.String("endpoint", "", "bench a running server at this URL instead of in-process targets")
 	key := fs.String("key", "", "with --endpoint: the seller's access key id (default: the bench marketplace's)")
@@ -64,10 +65,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	// Only MPMETER_BENCH_* variables configure bench (MPMETER_SEED is
 	// serve's seed, not the benchmark's).
-	benchEnv := func(name string) string {
-		return getenv("MPMETER_BENCH_" + strings.TrimPrefix(name, "MPMETER_"))
-	}
-	if err := parseFlags(fs, args, benchEnv, stderr); err != nil {
+	if err := parseFlagsEnv(fs, args, "MPMETER_BENCH_", getenv, stderr); err != nil {
 		return err
 	}
 	if *render != "" {
@@ -163,7 +161,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}
 		cfg := bench.SuiteConfig{
 			Targets: splitList(list), PostgresDSN: *pgDSN, Load: load, Seed: m,
-			Dir: *dir, CPUProfile: *cpuProfile, Progress: progress,
+			Dir: *dir, CPUProfile: *cpuProfile, Progress: progress, KeepDB: *growthKeep,
 		}
 		if *growth > 0 {
 			if *jsonPath != "" {
