@@ -137,12 +137,12 @@ func (g *groupCommitter) commit(group []*groupCall) {
 		records = 0
 		for _, c := range live {
 			c.out, c.err = nil, nil
-			if _, err := w.exec("SAVEPOINT record_usage"); err != nil {
+			if _, err := w.stmt(wSavepoint).ExecContext(w.ctx); err != nil {
 				return err
 			}
 			out, err := recordUsageTx(w, c.recs, c.tok)
 			if err != nil {
-				if _, rerr := w.exec("ROLLBACK TO record_usage"); rerr != nil {
+				if _, rerr := w.stmt(wRollbackToSavepoint).ExecContext(w.ctx); rerr != nil {
 					return rerr
 				}
 				c.err = fmt.Errorf("sqlstore: RecordUsage: %w", err)
@@ -150,7 +150,7 @@ func (g *groupCommitter) commit(group []*groupCall) {
 				c.out = out
 				records += len(c.recs)
 			}
-			if _, err := w.exec("RELEASE record_usage"); err != nil {
+			if _, err := w.stmt(wReleaseSavepoint).ExecContext(w.ctx); err != nil {
 				return err
 			}
 		}

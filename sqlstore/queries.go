@@ -14,6 +14,9 @@ const (
 	wRecordByID
 	wGetToken
 	wPutToken
+	wSavepoint
+	wRollbackToSavepoint
+	wReleaseSavepoint
 	numWriteStmts
 )
 
@@ -36,6 +39,12 @@ var writeSQL = [numWriteStmts]string{
 			metering_record_id = excluded.metering_record_id,
 			expires_at_ms = excluded.expires_at_ms
 		WHERE idempotency_tokens.expires_at_ms <= ?`,
+	// Group commit's per-caller savepoint (see groupCommitter). Prepared
+	// like the rest: parsing them again for every caller of every group
+	// cost the one writer more than running them.
+	wSavepoint:           `SAVEPOINT record_usage`,
+	wRollbackToSavepoint: `ROLLBACK TO record_usage`,
+	wReleaseSavepoint:    `RELEASE record_usage`,
 }
 
 // insertRecordsSQL inserts rows records in one statement. ON CONFLICT names

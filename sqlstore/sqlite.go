@@ -47,10 +47,14 @@ import (
 //     temporary file by default: a write(2) per page per record. In memory
 //     it costs nothing durable: a sub-journal only matters until its
 //     transaction ends, and the WAL alone makes commits durable.
-//   - cache_size=-65536 (64 MiB, the writer only). The indexes of a table of
-//     millions of records do not fit SQLite's default 2 MiB cache; every
-//     insert would then read index pages back from the OS. Readers look up
-//     a few rows each and keep the default.
+//   - cache_size=-8192 (8 MiB, the writer only; readers keep the default
+//     2 MiB). Bigger is slower here, not faster: at every COMMIT SQLite
+//     truncates the page cache to the database's size, and when it takes
+//     the slow path that walks every slot of the cache's hash table, whose
+//     size follows the cache's. With 64 MiB that walk was 8% of the whole
+//     process's CPU under BatchMeterUsage load and cost ~20% of the
+//     records/s (docs/benchmarks.md). Pages that miss the cache come back
+//     from the operating system's page cache with one pread.
 func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlstore: SQLite needs a database file path, not %q", path)
@@ -77,7 +81,7 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	wq := cloneValues(common)
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_txlock", "immediate")
-	wq.Add("_pragma", "cache_size(-65536)")
+	wq.Add("_pragma", "cache_size(-8192)")
 	wdb, err := sql.Open("sqlite", base+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
