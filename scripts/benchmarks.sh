@@ -207,8 +207,8 @@ if [ "$GROWTH" != "0" ]; then
 			echo "database the run left behind, and a separate bench process loaded it:"
 			echo
 			echo '```sh'
-			echo "mpmeter serve --db growth.db --log-level error &"
-			sed -n 's/^command //p' "$res/server-rss.txt"
+			echo "mpmeter serve --db growth.db --listen 127.0.0.1:PORT --log-level error &"
+			sed -n 's/^command //p' "$res/server-rss.txt" | sed -E 's#127[.]0[.]0[.]1:[0-9]+#127.0.0.1:PORT#'
 			echo '```'
 			echo
 			echo "| stored records | server peak RSS (VmHWM) | server RSS after the run |"
@@ -217,13 +217,15 @@ if [ "$GROWTH" != "0" ]; then
 import sys
 kv = {}
 for line in open(sys.argv[1]):
-    k, _, v = line.partition(" ")
-    kv[k.rstrip(":")] = v.strip()
+    k, _, v = line.strip().partition(":" if line.startswith("Vm") else " ")
+    kv[k] = v.strip()
 mib = lambda s: f"{int(s.split()[0]) / 1024:.0f} MiB" if s else "?"
 n = kv.get("stored_records", "?")
 n = f"{int(n):,}" if n.isdigit() else n
 print(f"| {n} | {mib(kv.get('VmHWM'))} | {mib(kv.get('VmRSS'))} |")
 PY
+			echo
+			echo "The load it served (peak RSS in this table is the bench client's):"
 			echo
 			"$bin" bench --render "$res/server-rss.json" | grep '^|' || true
 			echo
