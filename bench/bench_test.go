@@ -273,6 +273,10 @@ func TestGrowthSmoke(t *testing.T) {
 			t.Fatalf("point 0 has a report query")
 		case i > 0 && (p.ReportQuery == nil || p.ReportQuery.Rows != 12000):
 			t.Fatalf("point %d: report query %+v, want 12000 rows", i, p.ReportQuery)
+		case i > 0 && (p.TotalsQuery == nil || p.TotalsQuery.Records != 12000 || p.TotalsQuery.Rows < 1 || p.TotalsQuery.Rows >= 12000):
+			// The day's 12000 records are 500 (customer, dimension) pairs an
+			// hour: summed, fewer lines than records.
+			t.Fatalf("point %d: totals query %+v, want 12000 records in fewer lines", i, p.TotalsQuery)
 		}
 		if i > 0 && (p.DBBytes <= res.EmptyDBBytes || p.BytesPerRecord <= 0) {
 			t.Fatalf("point %d: %d bytes (empty %d), %.0f bytes/record", i, p.DBBytes, res.EmptyDBBytes, p.BytesPerRecord)

@@ -72,7 +72,7 @@ type QueryTiming struct {
 	From    time.Time `json:"from"`
 	To      time.Time `json:"to"`
 	Rows    int       `json:"rows"`
-	Records int64     `json:"records,omitempty"` // UsageTotals: the records summed
+	Records int64     `json:"records"` // the records the rows cover (a listing: one each)
 	Seconds float64   `json:"seconds"`
 }
 
@@ -184,35 +184,34 @@ func Growth(ctx context.Context, t *Target, load Config, g GrowthConfig, progres
 		if days := prefilled / max(perHour, 1) / 24; perHour > 0 && days > 0 {
 			day := days - 1
 			from := histStart.Add(time.Duration(day*24) * time.Hour)
-			q := QueryTiming{From: from.UTC(), To: from.Add(24 * time.Hour).UTC()}
-			began := time.Now()
-			recs, err := t.Store.Usage(ctx, mpmeter.UsageFilter{ProductCode: plan.SaaSProduct, From: q.From, To: q.To})
-			q.Seconds = time.Since(began).Seconds()
+			f := mpmeter.UsageFilter{ProductCode: plan.SaaSProduct, From: from.UTC(), To: from.Add(24 * time.Hour).UTC()}
+			q, err := timeQuery(f, func() (int, int64, error) {
+				recs, err := t.Store.Usage(ctx, f)
+				return len(recs), int64(len(recs)), err
+			})
 			if err != nil {
 				res.Error = fmt.Sprintf("usage report: %v", err)
 				return res, nil
 			}
-			q.Rows = len(recs)
-			recs = nil
 			pt.ReportQuery = &q
 			runtime.GC()
 			debug.FreeOSMemory()
 
-			tq := QueryTiming{From: q.From, To: q.To}
-			began = time.Now()
-			totals, err := t.Store.UsageTotals(ctx, mpmeter.UsageFilter{ProductCode: plan.SaaSProduct, From: q.From, To: q.To})
-			tq.Seconds = time.Since(began).Seconds()
+			tq, err := timeQuery(f, func() (int, int64, error) {
+				totals, err := t.Store.UsageTotals(ctx, f)
+				var n int64
+				for _, l := range totals {
+					n += l.Records
+				}
+				return len(totals), n, err
+			})
 			if err != nil {
 				res.Error = fmt.Sprintf("usage totals: %v", err)
 				return res, nil
 			}
-			tq.Rows = len(totals)
-			for _, l := range totals {
-				tq.Records += l.Records
-			}
 			pt.TotalsQuery = &tq
-			if tq.Records != int64(q.Rows) {
-				res.Error = fmt.Sprintf("usage totals summed %d records; the listing of the same day has %d", tq.Records, q.Rows)
+			if tq.Records != q.Records {
+				res.Error = fmt.Sprintf("usage totals summed %d records; the listing of the same day has %d", tq.Records, q.Records)
 				return res, nil
 			}
 		}
@@ -230,6 +229,17 @@ func Growth(ctx context.Context, t *Target, load Config, g GrowthConfig, progres
 		say("%s at %d stored: %s %s, p99 %.2f ms, errors %s", t.Kind, pt.StoredRecords, Num(fig), headlineUnit(&rep), p99(&rep), Counts(rep.Errors))
 	}
 	return res, nil
+}
+
+// timeQuery times run, one report query over f's range; run returns how
+// many rows it got and how many records they cover.
+func timeQuery(f mpmeter.UsageFilter, run func() (rows int, records int64, err error)) (QueryTiming, error) {
+	q := QueryTiming{From: f.From, To: f.To}
+	began := time.Now()
+	rows, records, err := run()
+	q.Seconds = time.Since(began).Seconds()
+	q.Rows, q.Records = rows, records
+	return q, err
 }
 
 // headline is a report's main figure: records/s when it stored records,
