@@ -119,7 +119,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		}
 		res := TargetResult{Target: kind}
 		progress("target %s: starting", kind)
-		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, KeepDB: cfg.KeepDB})
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress})
 		if err != nil {
 			res.Error = err.Error()
 			progress("target %s: %v", kind, err)
