@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-//go:generate go run ./internal/gen -model ../shared/spec/service-2.current.json -out api_gen.go
+//go:generate go run ./internal/gen -model spec/service-2.current.json -out api_gen.go
 
 // Clock is the service clock. Every marketplace rule (usage timestamp windows,
 // hourly dedup, token expiry, key rotation) reads time from it, never from

@@ -26,7 +26,7 @@ import (
 )
 
 const (
-	capturesPath = "../../shared/spec/captures/sigv4-requests.jsonl"
+	capturesPath = "../spec/captures/sigv4-requests.jsonl"
 	sellerKeyID  = "AKIAEXAMPLESELLER001"
 	sellerSecret = "seller-secret"
 	sellerAcct   = "111122223333"

@@ -30,7 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SPEC = os.environ.get("MPMETER_SPEC", "/work/shared/spec")
+SPEC = os.environ.get("MPMETER_SPEC", os.path.join(REPO, "spec"))
 
 # Demo marketplace (mpmetertest/mpmetertest.go, seed/demo.yaml).
 REGION = "us-east-1"
