@@ -109,11 +109,13 @@ type UsageRecordResult struct {
 	Status           *string      `json:"Status,omitempty"`
 }
 
-// Validate checks v against the model's constraints and returns a
+// Validate checks v against the model's constraints and then, when they
+// hold, its cross-field rules (crossFieldRules), and returns a
 // ValidationException naming every violation, or nil.
 func (v *BatchMeterUsageInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)
+	e.checkCrossField(v)
 	return e.err()
 }
 
@@ -125,7 +127,7 @@ func (v *BatchMeterUsageInput) validate(parent *fieldPath, e *validationErrors) 
 			e.missing(p)
 		}
 		if v.UsageRecords != nil {
-			e.checkListLen(p, v.UsageRecords, true, 0, true, 25)
+			checkListLen(e, p, v.UsageRecords, true, 0, true, 25)
 			for i := range v.UsageRecords {
 				v.UsageRecords[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}
@@ -140,11 +142,13 @@ func (v *BatchMeterUsageInput) validate(parent *fieldPath, e *validationErrors) 
 	}
 }
 
-// Validate checks v against the model's constraints and returns a
+// Validate checks v against the model's constraints and then, when they
+// hold, its cross-field rules (crossFieldRules), and returns a
 // ValidationException naming every violation, or nil.
 func (v *MeterUsageInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)
+	e.checkCrossField(v)
 	return e.err()
 }
 
@@ -191,7 +195,7 @@ func (v *MeterUsageInput) validate(parent *fieldPath, e *validationErrors) {
 		p := &fieldPath{parent: parent, name: "usageAllocations"}
 		_ = p
 		if v.UsageAllocations != nil {
-			e.checkListLen(p, v.UsageAllocations, true, 1, true, 2500)
+			checkListLen(e, p, v.UsageAllocations, true, 1, true, 2500)
 			for i := range v.UsageAllocations {
 				v.UsageAllocations[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}
@@ -206,11 +210,13 @@ func (v *MeterUsageInput) validate(parent *fieldPath, e *validationErrors) {
 	}
 }
 
-// Validate checks v against the model's constraints and returns a
+// Validate checks v against the model's constraints and then, when they
+// hold, its cross-field rules (crossFieldRules), and returns a
 // ValidationException naming every violation, or nil.
 func (v *RegisterUsageInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)
+	e.checkCrossField(v)
 	return e.err()
 }
 
@@ -244,11 +250,13 @@ func (v *RegisterUsageInput) validate(parent *fieldPath, e *validationErrors) {
 	}
 }
 
-// Validate checks v against the model's constraints and returns a
+// Validate checks v against the model's constraints and then, when they
+// hold, its cross-field rules (crossFieldRules), and returns a
 // ValidationException naming every violation, or nil.
 func (v *ResolveCustomerInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)
+	e.checkCrossField(v)
 	return e.err()
 }
 
@@ -303,7 +311,7 @@ func (v *UsageAllocation) validate(parent *fieldPath, e *validationErrors) {
 		p := &fieldPath{parent: parent, name: "tags"}
 		_ = p
 		if v.Tags != nil {
-			e.checkListLen(p, v.Tags, true, 1, true, 5)
+			checkListLen(e, p, v.Tags, true, 1, true, 5)
 			for i := range v.Tags {
 				v.Tags[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}
@@ -347,7 +355,7 @@ func (v *UsageRecord) validate(parent *fieldPath, e *validationErrors) {
 		p := &fieldPath{parent: parent, name: "usageAllocations"}
 		_ = p
 		if v.UsageAllocations != nil {
-			e.checkListLen(p, v.UsageAllocations, true, 1, true, 2500)
+			checkListLen(e, p, v.UsageAllocations, true, 1, true, 2500)
 			for i := range v.UsageAllocations {
 				v.UsageAllocations[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}

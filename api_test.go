@@ -87,13 +87,101 @@ func TestLicenseArnPatternKeepsItsLimit(t *testing.T) {
 	}
 	rec := func(a *string) *mpmeter.BatchMeterUsageInput {
 		d := "users"
-		return &mpmeter.BatchMeterUsageInput{UsageRecords: []mpmeter.UsageRecord{{Dimension: &d, Timestamp: mpmeter.NewTimestamp(time.Now()), LicenseArn: a}}}
+		acct := "444455556666"
+		return &mpmeter.BatchMeterUsageInput{UsageRecords: []mpmeter.UsageRecord{{Dimension: &d, Timestamp: mpmeter.NewTimestamp(time.Now()), LicenseArn: a, CustomerAWSAccountId: &acct}}}
 	}
 	if err := rec(arn(1023)).Validate(); err != nil {
 		t.Fatalf("1024-character resource accepted by the model, refused here: %v", err)
 	}
 	if err := rec(arn(1024)).Validate(); err == nil {
 		t.Fatal("1025-character resource refused by the model, accepted here")
+	}
+}
+
+// The cross-field rules of BatchMeterUsage answer like the model's checks,
+// one violation (the first) at a time, and only once the model's hold.
+func TestBatchMeterUsageCrossFieldRules(t *testing.T) {
+	s := func(v string) *string { return &v }
+	rec := func(id, account, license string) mpmeter.UsageRecord {
+		r := mpmeter.UsageRecord{Dimension: s("users"), Timestamp: mpmeter.NewTimestamp(time.Now())}
+		if id != "" {
+			r.CustomerIdentifier = s(id)
+		}
+		if account != "" {
+			r.CustomerAWSAccountId = s(account)
+		}
+		if license != "" {
+			r.LicenseArn = s(license)
+		}
+		return r
+	}
+	const arn = "arn:aws:license-manager::444455556666:license/l-0123456789abcdef"
+	for _, c := range []struct {
+		name string
+		in   mpmeter.BatchMeterUsageInput
+		want string // "" for valid
+	}{
+		{"product code and identifier", mpmeter.BatchMeterUsageInput{ProductCode: s("p"), UsageRecords: []mpmeter.UsageRecord{rec("c", "", "")}}, ""},
+		{"licenses instead of a product code", mpmeter.BatchMeterUsageInput{UsageRecords: []mpmeter.UsageRecord{rec("", "444455556666", arn), rec("c", "", arn)}}, ""},
+		{"no customer", mpmeter.BatchMeterUsageInput{ProductCode: s("p"), UsageRecords: []mpmeter.UsageRecord{rec("c", "", ""), rec("", "", "")}},
+			"1 validation error detected: Value null at 'usageRecords.2.member.customerIdentifier' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided"},
+		{"empty identifier is none", mpmeter.BatchMeterUsageInput{ProductCode: s("p"), UsageRecords: []mpmeter.UsageRecord{rec("", "", "")}},
+			"1 validation error detected: Value null at 'usageRecords.1.member.customerIdentifier' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided"},
+		{"both customers", mpmeter.BatchMeterUsageInput{ProductCode: s("p"), UsageRecords: []mpmeter.UsageRecord{rec("c", "444455556666", ""), rec("", "", "")}},
+			"1 validation error detected: Value '444455556666' at 'usageRecords.1.member.customerAWSAccountId' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided"},
+		{"no product code, a record without license", mpmeter.BatchMeterUsageInput{UsageRecords: []mpmeter.UsageRecord{rec("c", "", arn), rec("c", "", "")}},
+			"1 validation error detected: Value null at 'productCode' failed to satisfy constraint: ProductCode is required when a usage record has no LicenseArn (usageRecords.2.member.licenseArn)"},
+		{"empty product code is none", mpmeter.BatchMeterUsageInput{ProductCode: s(""), UsageRecords: []mpmeter.UsageRecord{rec("", "", "")}},
+			"1 validation error detected: Value null at 'productCode' failed to satisfy constraint: ProductCode is required when a usage record has no LicenseArn (usageRecords.1.member.licenseArn)"},
+		{"no product code, no records", mpmeter.BatchMeterUsageInput{UsageRecords: []mpmeter.UsageRecord{}},
+			"1 validation error detected: Value null at 'productCode' failed to satisfy constraint: ProductCode is required when no usage record carries a LicenseArn"},
+		{"model first", mpmeter.BatchMeterUsageInput{UsageRecords: []mpmeter.UsageRecord{{Timestamp: mpmeter.NewTimestamp(time.Now())}}},
+			"1 validation error detected: Value null at 'usageRecords.1.member.dimension' failed to satisfy constraint: Member must not be null"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.in.Validate()
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("valid input refused: %v", err)
+				}
+				return
+			}
+			e, ok := err.(*mpmeter.Error)
+			if !ok || e.Code != mpmeter.CodeValidation || e.Message != c.want {
+				t.Fatalf("got %v\nwant ValidationException: %s", err, c.want)
+			}
+		})
+	}
+}
+
+// List lengths are checked for every list type (one generic helper) and the
+// value is quoted as JSON.
+func TestListLengths(t *testing.T) {
+	s := func(v string) *string { return &v }
+	n := func(v int64) *int64 { return &v }
+	records := make([]mpmeter.UsageRecord, 26)
+	for i := range records {
+		records[i] = mpmeter.UsageRecord{CustomerIdentifier: s("c"), Dimension: s("d"), Timestamp: mpmeter.NewTimestamp(time.Unix(1795514700, 0))}
+	}
+	err := (&mpmeter.BatchMeterUsageInput{ProductCode: s("p"), UsageRecords: records}).Validate()
+	if e, ok := err.(*mpmeter.Error); !ok || !strings.HasPrefix(e.Message, `1 validation error detected: Value '[{"Timestamp":1795514700,"CustomerIdentifier":"c","Dimension":"d"},`) ||
+		!strings.HasSuffix(e.Message, `' at 'usageRecords' failed to satisfy constraint: Member must have length less than or equal to 25`) {
+		t.Errorf("26 records: %v", err)
+	}
+	tags := make([]mpmeter.Tag, 6)
+	for i := range tags {
+		tags[i] = mpmeter.Tag{Key: s("k"), Value: s("v")}
+	}
+	in := &mpmeter.MeterUsageInput{ProductCode: s("p"), Timestamp: mpmeter.NewTimestamp(time.Now()), UsageDimension: s("d"),
+		UsageAllocations: []mpmeter.UsageAllocation{{AllocatedUsageQuantity: n(1), Tags: tags}}}
+	want := `1 validation error detected: Value '[{"Key":"k","Value":"v"},{"Key":"k","Value":"v"},{"Key":"k","Value":"v"},{"Key":"k","Value":"v"},{"Key":"k","Value":"v"},{"Key":"k","Value":"v"}]' at 'usageAllocations.1.member.tags' failed to satisfy constraint: Member must have length less than or equal to 5`
+	if e, ok := in.Validate().(*mpmeter.Error); !ok || e.Message != want {
+		t.Errorf("6 tags: %v", in.Validate())
+	}
+	in.UsageAllocations = []mpmeter.UsageAllocation{}
+	want = `1 validation error detected: Value '[]' at 'usageAllocations' failed to satisfy constraint: Member must have length greater than or equal to 1`
+	if e, ok := in.Validate().(*mpmeter.Error); !ok || e.Message != want {
+		t.Errorf("no allocations: %v", in.Validate())
 	}
 }
 

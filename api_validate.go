@@ -83,8 +83,9 @@ func (e *validationErrors) checkInt(p *fieldPath, v int64, hasMin bool, min int6
 	}
 }
 
-func (e *validationErrors) checkListLen(p *fieldPath, list any, hasMin bool, min int64, hasMax bool, max int64) {
-	n := int64(listLen(list))
+// checkListLen checks a list's length; the message quotes the list as JSON.
+func checkListLen[T any](e *validationErrors, p *fieldPath, list []T, hasMin bool, min int64, hasMax bool, max int64) {
+	n := int64(len(list))
 	if (hasMin && n < min) || (hasMax && n > max) {
 		value, _ := json.Marshal(list)
 		if hasMin && n < min {
@@ -95,20 +96,21 @@ func (e *validationErrors) checkListLen(p *fieldPath, list any, hasMin bool, min
 	}
 }
 
-func listLen(list any) int {
-	switch l := list.(type) {
-	case []UsageRecord:
-		return len(l)
-	case []UsageAllocation:
-		return len(l)
-	case []Tag:
-		return len(l)
-	case []UsageRecordResult:
-		return len(l)
-	case []string:
-		return len(l)
+// crossFieldRules is an input with constraints the model cannot express
+// (exactly one of two members; one member required when another is absent).
+// Its hand-written checkCrossField (api_rules.go) runs from the generated
+// Validate only when the model's constraints hold, so it sees well-formed
+// members, and it reports in the same format, with the same wire paths.
+type crossFieldRules interface {
+	checkCrossField(e *validationErrors)
+}
+
+// checkCrossField runs v's cross-field rules, if it has any and nothing
+// else is wrong.
+func (e *validationErrors) checkCrossField(v any) {
+	if r, ok := v.(crossFieldRules); ok && len(e.msgs) == 0 {
+		r.checkCrossField(e)
 	}
-	panic("listLen: unexpected list type")
 }
 
 func (e *validationErrors) err() error {

@@ -3,26 +3,32 @@ package mpmeter
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
+// ErrorCode is an AWS error name: the model's exception shape name (such as
+// InvalidProductCodeException) or one of the common errors every AWS JSON
+// service answers with.
+type ErrorCode string
+
 // Error is the one error type the API returns to clients: an AWS error name
-// (the model's shape name, such as InvalidProductCodeException) and a message.
-// The HTTP status is not part of it: the protocol layer looks it up by name.
+// and a message. The HTTP status is not part of it: it belongs to the name
+// (see ErrorCodes).
 type Error struct {
-	Code    string
+	Code    ErrorCode
 	Message string
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
 // Errorf returns an *Error with a formatted message.
-func Errorf(code, format string, args ...any) *Error {
+func Errorf(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the AWS error name of err, or "" when err is not an *Error
+// CodeOf returns the AWS error name of err, or "" when err is not an *Error
 // (an internal error, which clients see as InternalServiceErrorException).
-func ErrorCode(err error) string {
+func CodeOf(err error) ErrorCode {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
@@ -34,38 +40,104 @@ func ErrorCode(err error) string {
 // common ones come from the API reference's Common Errors and PROTOCOL.md.
 const (
 	// Modeled errors (service-2.current.json).
-	CodeCustomerNotEntitled      = "CustomerNotEntitledException"
-	CodeDisabledAPI              = "DisabledApiException"
-	CodeDuplicateRequest         = "DuplicateRequestException"
-	CodeExpiredToken             = "ExpiredTokenException"
-	CodeIdempotencyConflict      = "IdempotencyConflictException"
-	CodeInternalServiceError     = "InternalServiceErrorException"
-	CodeInvalidCustomerID        = "InvalidCustomerIdentifierException"
-	CodeInvalidEndpointRegion    = "InvalidEndpointRegionException"
-	CodeInvalidLicense           = "InvalidLicenseException"
-	CodeInvalidProductCode       = "InvalidProductCodeException"
-	CodeInvalidPublicKeyVersion  = "InvalidPublicKeyVersionException"
-	CodeInvalidRegion            = "InvalidRegionException"
-	CodeInvalidTag               = "InvalidTagException"
-	CodeInvalidToken             = "InvalidTokenException"
-	CodeInvalidUsageAllocations  = "InvalidUsageAllocationsException"
-	CodeInvalidUsageDimension    = "InvalidUsageDimensionException"
-	CodePlatformNotSupported     = "PlatformNotSupportedException"
-	CodeThrottling               = "ThrottlingException"
-	CodeTimestampOutOfBounds     = "TimestampOutOfBoundsException"
-	CodeDryRunOperation          = "DryRunOperation"
-	CodeValidation               = "ValidationException"
-	CodeSerialization            = "SerializationException"
-	CodeUnknownOperation         = "UnknownOperationException"
-	CodeAccessDenied             = "AccessDeniedException"
-	CodeUnrecognizedClient       = "UnrecognizedClientException"
-	CodeInvalidSignature         = "InvalidSignatureException"
-	CodeIncompleteSignature      = "IncompleteSignatureException"
-	CodeMissingAuthentication    = "MissingAuthenticationTokenException"
-	CodeServiceUnavailable       = "ServiceUnavailable"
-	CodeRequestEntityTooLarge    = "RequestEntityTooLargeException"
-	CodeInternalFailureUnmodeled = "InternalFailure"
+	CodeCustomerNotEntitled     ErrorCode = "CustomerNotEntitledException"
+	CodeDisabledAPI             ErrorCode = "DisabledApiException"
+	CodeDuplicateRequest        ErrorCode = "DuplicateRequestException"
+	CodeExpiredToken            ErrorCode = "ExpiredTokenException"
+	CodeIdempotencyConflict     ErrorCode = "IdempotencyConflictException"
+	CodeInternalServiceError    ErrorCode = "InternalServiceErrorException"
+	CodeInvalidCustomerID       ErrorCode = "InvalidCustomerIdentifierException"
+	CodeInvalidEndpointRegion   ErrorCode = "InvalidEndpointRegionException"
+	CodeInvalidLicense          ErrorCode = "InvalidLicenseException"
+	CodeInvalidProductCode      ErrorCode = "InvalidProductCodeException"
+	CodeInvalidPublicKeyVersion ErrorCode = "InvalidPublicKeyVersionException"
+	CodeInvalidRegion           ErrorCode = "InvalidRegionException"
+	CodeInvalidTag              ErrorCode = "InvalidTagException"
+	CodeInvalidToken            ErrorCode = "InvalidTokenException"
+	CodeInvalidUsageAllocations ErrorCode = "InvalidUsageAllocationsException"
+	CodeInvalidUsageDimension   ErrorCode = "InvalidUsageDimensionException"
+	CodePlatformNotSupported    ErrorCode = "PlatformNotSupportedException"
+	CodeThrottling              ErrorCode = "ThrottlingException"
+	CodeTimestampOutOfBounds    ErrorCode = "TimestampOutOfBoundsException"
+
+	// Common errors (API reference "Common Errors", PROTOCOL.md).
+	CodeDryRunOperation          ErrorCode = "DryRunOperation"
+	CodeValidation               ErrorCode = "ValidationException"
+	CodeSerialization            ErrorCode = "SerializationException"
+	CodeUnknownOperation         ErrorCode = "UnknownOperationException"
+	CodeAccessDenied             ErrorCode = "AccessDeniedException"
+	CodeUnrecognizedClient       ErrorCode = "UnrecognizedClientException"
+	CodeInvalidClientTokenID     ErrorCode = "InvalidClientTokenId"
+	CodeOptInRequired            ErrorCode = "OptInRequired"
+	CodeInvalidSignature         ErrorCode = "InvalidSignatureException"
+	CodeIncompleteSignature      ErrorCode = "IncompleteSignatureException"
+	CodeMissingAuthentication    ErrorCode = "MissingAuthenticationTokenException"
+	CodeServiceUnavailable       ErrorCode = "ServiceUnavailable"
+	CodeRequestEntityTooLarge    ErrorCode = "RequestEntityTooLargeException"
+	CodeInternalFailureUnmodeled ErrorCode = "InternalFailure"
 )
+
+// ErrorCodeInfo is one row of the error table.
+type ErrorCodeInfo struct {
+	Code ErrorCode
+	// HTTPStatus is the status AWS answers the error with.
+	HTTPStatus int
+	// Description says when the error is answered.
+	Description string
+}
+
+// errorTable is every error name mpmeter answers with and its HTTP status:
+// every modeled error is 400 but the fault InternalServiceErrorException
+// (500); the common errors follow the API reference and PROTOCOL.md.
+var errorTable = [...]ErrorCodeInfo{
+	{CodeCustomerNotEntitled, http.StatusBadRequest, "The caller has no active subscription to the product."},
+	{CodeDisabledAPI, http.StatusBadRequest, "The operation is not offered in the credential scope's region."},
+	{CodeDuplicateRequest, http.StatusBadRequest, "MeterUsage: another quantity for the same workload, product, dimension and hour."},
+	{CodeExpiredToken, http.StatusBadRequest, "ResolveCustomer: the registration token has expired."},
+	{CodeIdempotencyConflict, http.StatusBadRequest, "MeterUsage: a ClientToken reused with other parameters."},
+	{CodeInternalServiceError, http.StatusInternalServerError, "Anything internal; the client sees no detail."},
+	{CodeInvalidCustomerID, http.StatusBadRequest, "BatchMeterUsage: the customer identifier does not exist."},
+	{CodeInvalidEndpointRegion, http.StatusBadRequest, "MeterUsage: the endpoint region is not the workload's."},
+	{CodeInvalidLicense, http.StatusBadRequest, "BatchMeterUsage: the LicenseArn does not match the customer's agreement or the product."},
+	{CodeInvalidProductCode, http.StatusBadRequest, "The product does not exist, is not the caller's, or is not of the operation's kind."},
+	{CodeInvalidPublicKeyVersion, http.StatusBadRequest, "RegisterUsage: no signing key of that version."},
+	{CodeInvalidRegion, http.StatusBadRequest, "RegisterUsage: the region is not the workload's."},
+	{CodeInvalidTag, http.StatusBadRequest, "A usage allocation repeats a tag key."},
+	{CodeInvalidToken, http.StatusBadRequest, "ResolveCustomer: the registration token does not exist or is another seller's."},
+	{CodeInvalidUsageAllocations, http.StatusBadRequest, "Allocations do not sum to the quantity or repeat a tag set."},
+	{CodeInvalidUsageDimension, http.StatusBadRequest, "The dimension is not the product's."},
+	{CodePlatformNotSupported, http.StatusBadRequest, "RegisterUsage: the caller is not a container workload."},
+	{CodeThrottling, http.StatusBadRequest, "More calls per second than the rate limit (400 keeps botocore's legacy retry working)."},
+	{CodeTimestampOutOfBounds, http.StatusBadRequest, "A usage timestamp is too old or in the future."},
+	{CodeDryRunOperation, http.StatusPreconditionFailed, "MeterUsage with DryRun: the call would have succeeded."},
+	{CodeValidation, http.StatusBadRequest, "The request violates the service model's constraints."},
+	{CodeSerialization, http.StatusBadRequest, "Malformed JSON, wrong member types, timestamps that are not numbers."},
+	{CodeUnknownOperation, http.StatusBadRequest, "An unknown X-Amz-Target, or a method other than POST."},
+	{CodeAccessDenied, http.StatusBadRequest, "The caller may not call the operation (MeterUsage from a key that is not a workload's)."},
+	{CodeUnrecognizedClient, http.StatusForbidden, "The access key does not exist."},
+	{CodeInvalidClientTokenID, http.StatusForbidden, "The access key ID does not exist in AWS's records (API reference)."},
+	{CodeOptInRequired, http.StatusForbidden, "The access key needs a subscription for the service (API reference)."},
+	{CodeInvalidSignature, http.StatusForbidden, "Wrong signature, wrong service in the scope, or clock skew."},
+	{CodeIncompleteSignature, http.StatusBadRequest, "A malformed Authorization header."},
+	{CodeMissingAuthentication, http.StatusForbidden, "No Authorization header."},
+	{CodeServiceUnavailable, http.StatusServiceUnavailable, "A temporary failure (a deadline passed); clients retry."},
+	{CodeRequestEntityTooLarge, http.StatusRequestEntityTooLarge, "The request body is over 1 MB."},
+	{CodeInternalFailureUnmodeled, http.StatusInternalServerError, "The API reference's unmodeled internal failure."},
+}
+
+// ErrorCodes returns the error table: every error name mpmeter answers with,
+// its HTTP status and when it is answered.
+func ErrorCodes() []ErrorCodeInfo { return append([]ErrorCodeInfo(nil), errorTable[:]...) }
+
+// LookupErrorCode returns the error table's row for code.
+func LookupErrorCode(code ErrorCode) (ErrorCodeInfo, bool) {
+	for _, info := range errorTable {
+		if info.Code == code {
+			return info, true
+		}
+	}
+	return ErrorCodeInfo{}, false
+}
 
 // Store errors. Store implementations wrap or return these so callers can
 // tell "not there" and "conflict" from a broken database.

@@ -2,6 +2,28 @@
 // HTTP request into a verified caller and a validated operation input, calls
 // the service, and writes the result or the AWS error envelope. Every
 // operation takes the same path; an operation is one entry in a table.
+//
+// A request is admitted in this order, in Handler.serve and nowhere else; the
+// first check that fails is the answer:
+//
+//  1. the request itself: POST, a body of at most MaxBodyBytes (read first:
+//     the signature covers it);
+//  2. SigV4: who signed it (Verifier), so nothing below is told to an
+//     unauthenticated client;
+//  3. operation: X-Amz-Target names an entry of the operation table
+//     (UnknownOperationException), with a JSON Content-Type;
+//  4. region: the operation is offered in the credential scope's region
+//     (DisabledApiException);
+//  5. quota: the caller's rate for the operation (ThrottlingException);
+//  6. validate: the body decodes into the operation's input
+//     (SerializationException) and satisfies the service model and its
+//     cross-field rules (ValidationException);
+//  7. rules: the service's marketplace rules (mpmeter.MeteringService).
+//
+// Request ids, panic recovery, the access log and metrics are the
+// middleware's (package middleware); the handler reports the operation it
+// resolved (a table key, never the raw target), the caller and the error code
+// to it through middleware.FromContext.
 package awsjson
 
 import (
@@ -16,11 +38,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/middleware"
 )
 
 // MaxBodyBytes is the request size limit: "BatchMeterUsage requests must be
@@ -35,12 +55,6 @@ type Verifier interface {
 	Verify(ctx context.Context, r *http.Request, body []byte) (mpmeter.Caller, error)
 }
 
-// Observer hears about every finished request (metrics, audit). It must be
-// fast and safe for concurrent use.
-type Observer interface {
-	ObserveRequest(op string, caller mpmeter.Caller, errCode string, d time.Duration)
-}
-
 // Limiter decides whether a call may proceed now (package ratelimit).
 type Limiter interface {
 	Allow(key string) bool
@@ -51,22 +65,21 @@ type Handler struct {
 	service  mpmeter.MeteringService
 	verifier Verifier
 	logger   *slog.Logger
-	observer Observer
 	limiter  Limiter
 	ops      map[string]operation
 }
 
 // Options configure a Handler. Zero values are usable.
 type Options struct {
-	Logger   *slog.Logger // nil: slog.Default()
-	Observer Observer     // nil: none
+	Logger *slog.Logger // nil: slog.Default()
 	// Limiter throttles calls per account and operation; nil: no limit.
 	Limiter Limiter
 }
 
-// NewHandler returns the API handler for svc, authenticating with v.
+// NewHandler returns the API handler for svc, authenticating with v. Wrap
+// it with middleware.Wrap for request ids, recovery, logs and metrics.
 func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler {
-	h := &Handler{service: svc, verifier: v, logger: opts.Logger, observer: opts.Observer, limiter: opts.Limiter}
+	h := &Handler{service: svc, verifier: v, logger: opts.Logger, limiter: opts.Limiter}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -79,27 +92,31 @@ func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler 
 	return h
 }
 
-// operation decodes, validates and calls one API operation.
-type operation func(ctx context.Context, svc mpmeter.MeteringService, caller mpmeter.Caller, body []byte) (any, error)
+// input is a generated input type: validated against the model.
+type input interface {
+	Validate() error
+}
+
+// operation is one entry of the table: a fresh input to decode into, and
+// the service method to call with it.
+type operation struct {
+	newInput func() input
+	call     func(ctx context.Context, svc mpmeter.MeteringService, caller mpmeter.Caller, in input) (any, error)
+}
 
 // validatable is a generated input type: *In with a Validate method.
 type validatable[In any] interface {
 	*In
-	Validate() error
+	input
 }
 
-// op makes the table entry for one service method: the one generic
-// decode → validate → call path.
+// op makes the table entry for one service method.
 func op[In any, Out any, PIn validatable[In]](method func(mpmeter.MeteringService, context.Context, mpmeter.Caller, *In) (*Out, error)) operation {
-	return func(ctx context.Context, svc mpmeter.MeteringService, caller mpmeter.Caller, body []byte) (any, error) {
-		in := new(In)
-		if err := decode(body, in); err != nil {
-			return nil, err
-		}
-		if err := PIn(in).Validate(); err != nil {
-			return nil, err
-		}
-		return method(svc, ctx, caller, in)
+	return operation{
+		newInput: func() input { return PIn(new(In)) },
+		call: func(ctx context.Context, svc mpmeter.MeteringService, caller mpmeter.Caller, in input) (any, error) {
+			return method(svc, ctx, caller, in.(PIn))
+		},
 	}
 }
 
@@ -158,42 +175,35 @@ func typeName(goType string) string {
 
 // ServeHTTP implements the protocol.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	requestID := uuid.NewString()
-	w.Header().Set("x-amzn-RequestId", requestID)
-	opName := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), mpmeter.TargetPrefix+".")
-	caller := mpmeter.Caller{}
-	var errCode string
-	defer func() {
-		if p := recover(); p != nil {
-			h.logger.Error("panic serving request", "request_id", requestID, "op", opName, "panic", fmt.Sprint(p))
-			errCode = mpmeter.CodeInternalServiceError
-			h.writeError(w, requestID, &mpmeter.Error{Code: errCode, Message: internalMessage})
-		}
-		d := time.Since(start)
-		if h.observer != nil {
-			h.observer.ObserveRequest(opName, caller, errCode, d)
-		}
-		h.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("request_id", requestID), slog.String("op", opName),
-			slog.String("account", caller.AccountID), slog.String("region", caller.Region),
-			slog.String("error", errCode), slog.Duration("duration", d))
-	}()
-
-	out, err := h.serve(r, opName, &caller)
+	req := middleware.FromContext(r.Context())
+	out, err := h.serve(r, req)
 	if err != nil {
-		errCode = h.writeError(w, requestID, err)
+		h.writeError(w, req, err)
 		return
 	}
 	body, err := json.Marshal(out)
 	if err != nil {
-		errCode = h.writeError(w, requestID, fmt.Errorf("encoding %s output: %w", opName, err))
+		h.writeError(w, req, fmt.Errorf("encoding %s output: %w", req.Operation, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (h *Handler) serve(r *http.Request, opName string, caller *mpmeter.Caller) (any, error) {
+// serve admits the request in the order of the package documentation and
+// calls the service. It records the resolved operation and the caller in req.
+func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
+	// The operation is resolved from the table first, for the log and the
+	// metrics; an unknown one is answered only after SigV4 (step 3).
+	target := r.Header.Get("X-Amz-Target")
+	opName, known := strings.CutPrefix(target, mpmeter.TargetPrefix+".")
+	operation, ok := h.ops[opName]
+	if known && ok {
+		req.Operation = opName
+	} else {
+		req.Detail = target
+	}
+
+	// 1. The request itself.
 	if r.Method != http.MethodPost {
 		return nil, mpmeter.Errorf(mpmeter.CodeUnknownOperation, "The %s method is not supported; the Metering API takes POST requests.", r.Method)
 	}
@@ -204,55 +214,82 @@ func (h *Handler) serve(r *http.Request, opName string, caller *mpmeter.Caller) 
 	if len(body) > MaxBodyBytes {
 		return nil, mpmeter.Errorf(mpmeter.CodeRequestEntityTooLarge, "Request must be smaller than %d bytes.", MaxBodyBytes)
 	}
-	c, err := h.verifier.Verify(r.Context(), r, body)
+
+	// 2. SigV4.
+	caller, err := h.verifier.Verify(r.Context(), r, body)
 	if err != nil {
 		return nil, err
 	}
-	*caller = c
-	operation, ok := h.ops[opName]
-	if !ok || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), mpmeter.TargetPrefix+".") {
-		return nil, mpmeter.Errorf(mpmeter.CodeUnknownOperation, "Unknown operation %q.", r.Header.Get("X-Amz-Target"))
+	req.Caller = caller
+
+	// 3. Operation.
+	if !known || !ok {
+		return nil, mpmeter.Errorf(mpmeter.CodeUnknownOperation, "Unknown operation %q.", target)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != ContentType && mt != "application/json") {
 			return nil, mpmeter.Errorf(mpmeter.CodeSerialization, "Unsupported Content-Type %q: expected %s.", ct, ContentType)
 		}
 	}
-	if !mpmeter.OperationAvailableIn(opName, c.Region) {
-		return nil, mpmeter.Errorf(mpmeter.CodeDisabledAPI, "%s is not available in region %s.", opName, c.Region)
+
+	// 4. Region.
+	if !mpmeter.OperationAvailableIn(opName, caller.Region) {
+		return nil, mpmeter.Errorf(mpmeter.CodeDisabledAPI, "%s is not available in region %s.", opName, caller.Region)
 	}
-	if h.limiter != nil && !h.limiter.Allow(c.AccountID+"|"+opName) {
-		return nil, mpmeter.Errorf(mpmeter.CodeThrottling, "Rate exceeded for %s by account %s.", opName, c.AccountID)
+
+	// 5. Quota.
+	if h.limiter != nil && !h.limiter.Allow(caller.AccountID+"|"+opName) {
+		return nil, mpmeter.Errorf(mpmeter.CodeThrottling, "Rate exceeded for %s by account %s.", opName, caller.AccountID)
 	}
-	return operation(r.Context(), h.service, c, body)
+
+	// 6. Validate: decode, then the model's constraints and cross-field rules.
+	in := operation.newInput()
+	if err := decode(body, in); err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+
+	// 7. Rules.
+	return operation.call(r.Context(), h.service, caller, in)
 }
 
 // internalMessage is all a client learns of an internal error.
 const internalMessage = "An internal error has occurred. Retry your request."
 
-// writeError writes the AWS error envelope and returns the error code sent.
-// Errors that are not *mpmeter.Error are internal: logged, never shown.
-func (h *Handler) writeError(w http.ResponseWriter, requestID string, err error) string {
+// writeError writes the AWS error envelope and records the code sent in req.
+// Errors that are not *mpmeter.Error are internal: logged, never shown; a
+// passed deadline is ServiceUnavailable (503), which clients retry.
+func (h *Handler) writeError(w http.ResponseWriter, req *middleware.Request, err error) {
 	var e *mpmeter.Error
 	if !errors.As(err, &e) {
-		h.logger.Error("internal error", "request_id", requestID, "err", err)
+		h.logger.Error("internal error", "request_id", req.ID, "op", req.Operation, "err", err)
 		e = &mpmeter.Error{Code: mpmeter.CodeInternalServiceError, Message: internalMessage}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, context.DeadlineExceeded) {
 			e = &mpmeter.Error{Code: mpmeter.CodeServiceUnavailable, Message: "The service is unavailable. Retry your request."}
 		}
 	}
-	body, _ := json.Marshal(struct {
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-	}{e.Code, e.Message})
-	w.Header().Set("x-amzn-ErrorType", e.Code)
-	writeJSON(w, Status(e.Code), body)
-	return e.Code
+	req.ErrorCode = e.Code
+	WriteError(w, e)
 }
 
-// ErrUnavailable marks an internal error as temporary (the database is
-// unreachable): clients get 503 ServiceUnavailable and retry.
-var ErrUnavailable = errors.New("service temporarily unavailable")
+// WriteError writes e in the awsJson error envelope with its status.
+func WriteError(w http.ResponseWriter, e *mpmeter.Error) {
+	body, _ := json.Marshal(struct {
+		Type    mpmeter.ErrorCode `json:"__type"`
+		Message string            `json:"message"`
+	}{e.Code, e.Message})
+	w.Header().Set("x-amzn-ErrorType", string(e.Code))
+	writeJSON(w, Status(e.Code), body)
+}
+
+// WriteInternalError answers InternalServiceErrorException and records it in
+// the request's middleware.Request: middleware.Options.OnPanic.
+func WriteInternalError(w http.ResponseWriter, r *http.Request) {
+	middleware.FromContext(r.Context()).ErrorCode = mpmeter.CodeInternalServiceError
+	WriteError(w, &mpmeter.Error{Code: mpmeter.CodeInternalServiceError, Message: internalMessage})
+}
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
@@ -262,21 +299,11 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 }
 
-// Status is the HTTP status AWS answers an error name with: the modeled
-// errors are 400 but for the fault InternalServiceErrorException, and the
-// common errors follow the API reference and PROTOCOL.md.
-func Status(code string) int {
-	switch code {
-	case mpmeter.CodeInternalServiceError, mpmeter.CodeInternalFailureUnmodeled:
-		return http.StatusInternalServerError
-	case mpmeter.CodeServiceUnavailable:
-		return http.StatusServiceUnavailable
-	case mpmeter.CodeUnrecognizedClient, mpmeter.CodeInvalidSignature, mpmeter.CodeMissingAuthentication, "InvalidClientTokenId", "OptInRequired":
-		return http.StatusForbidden
-	case mpmeter.CodeDryRunOperation:
-		return http.StatusPreconditionFailed
-	case mpmeter.CodeRequestEntityTooLarge:
-		return http.StatusRequestEntityTooLarge
+// Status is the HTTP status AWS answers an error name with, from the error
+// table (mpmeter.ErrorCodes). A name not in it is a client error: 400.
+func Status(code mpmeter.ErrorCode) int {
+	if info, ok := mpmeter.LookupErrorCode(code); ok {
+		return info.HTTPStatus
 	}
 	return http.StatusBadRequest
 }

@@ -63,12 +63,17 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// ObserveRequest implements awsjson.Observer.
-func (m *Metrics) ObserveRequest(op string, _ mpmeter.Caller, errCode string, d time.Duration) {
+// ObserveRequest implements middleware.Observer. op is an operation table's
+// key or "unknown" (middleware's guarantee); an error name that is not in the
+// error table is counted as "unknown" too, so no input makes a new series.
+func (m *Metrics) ObserveRequest(op string, errCode mpmeter.ErrorCode, d time.Duration) {
 	if op == "" {
 		op = "unknown"
 	}
-	m.requests.WithLabelValues(op, errCode).Inc()
+	if _, known := mpmeter.LookupErrorCode(errCode); errCode != "" && !known {
+		errCode = "unknown"
+	}
+	m.requests.WithLabelValues(op, string(errCode)).Inc()
 	m.latency.WithLabelValues(op).Observe(d.Seconds())
 }
 

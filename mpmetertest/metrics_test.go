@@ -58,3 +58,25 @@ func grepLines(s, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Five unsigned requests with made-up targets once made five new series;
+// through the real server (SigV4 included) they are one "unknown" series.
+func TestMetricsJunkTargetsAddNoSeries(t *testing.T) {
+	srv := mpmetertest.New(t)
+	for i := 0; i < 5; i++ {
+		status, _ := srv.Do(t, mpmetertest.Raw{Target: "MadeUp" + strings.Repeat("x", i), Body: `{}`})
+		if status != 403 {
+			t.Fatalf("unsigned junk answered %d", status)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	got := grepLines(string(body), "mpmeter_requests_total{")
+	if want := `mpmeter_requests_total{error="MissingAuthenticationTokenException",operation="unknown"} 5`; got != want {
+		t.Errorf("series:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/keys"
 	"github.com/mpmeter/mpmeter/metrics"
+	"github.com/mpmeter/mpmeter/middleware"
 	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/service"
@@ -139,14 +140,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}, s.Keys)
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
 	s.Service.SetObserver(s.Metrics)
-	apiOpts := awsjson.Options{Logger: cfg.Logger, Observer: s.Metrics}
+	apiOpts := awsjson.Options{Logger: cfg.Logger}
 	if cfg.RateLimit > 0 {
 		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
 	}
 	api := awsjson.NewHandler(s.Service, verifier, apiOpts)
 
 	mux := http.NewServeMux()
-	mux.Handle("/", api)
+	mux.Handle("/", middleware.Wrap(api, middleware.Options{Logger: cfg.Logger, Observer: s.Metrics, OnPanic: awsjson.WriteInternalError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

@@ -37,9 +37,6 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in
 	// with one bad record stores nothing.
 	for i := range in.UsageRecords {
 		r := &in.UsageRecords[i]
-		if err := checkCustomerFields(i, r); err != nil {
-			return nil, err
-		}
 		if err := s.checkTimestamp(now, r.Timestamp.Time); err != nil {
 			return nil, err
 		}
@@ -145,10 +142,8 @@ func (s *Service) batchProduct(ctx context.Context, caller mpmeter.Caller, in *m
 	code := str(in.ProductCode)
 	if code == "" {
 		for i := range in.UsageRecords {
+			// Validation saw to it that every record has a LicenseArn.
 			arn := str(in.UsageRecords[i].LicenseArn)
-			if arn == "" {
-				return mpmeter.Product{}, mpmeter.ValidationError("Value null at 'productCode' failed to satisfy constraint: ProductCode is required when a usage record has no LicenseArn (usageRecords." + strconv.Itoa(i+1) + ".member.licenseArn)")
-			}
 			sub, err := s.store.Subscription(ctx, arn)
 			if errors.Is(err, mpmeter.ErrNotFound) {
 				return mpmeter.Product{}, invalidLicense(arn)
@@ -160,10 +155,6 @@ func (s *Service) batchProduct(ctx context.Context, caller mpmeter.Caller, in *m
 			} else if sub.ProductCode != code {
 				return mpmeter.Product{}, mpmeter.Errorf(mpmeter.CodeInvalidLicense, "All usage records of one request must be for one product: license %s is for another product.", arn)
 			}
-		}
-		if code == "" {
-			// No records and no product code: nothing to meter.
-			return mpmeter.Product{}, mpmeter.ValidationError("Value null at 'productCode' failed to satisfy constraint: ProductCode is required when no usage record carries a LicenseArn")
 		}
 	}
 	p, err := s.product(ctx, code)
@@ -177,20 +168,6 @@ func (s *Service) batchProduct(ctx context.Context, caller mpmeter.Caller, in *m
 		return p, invalidProductCode()
 	}
 	return p, nil
-}
-
-// checkCustomerFields: a record names its customer by exactly one of
-// CustomerIdentifier and CustomerAWSAccountId.
-func checkCustomerFields(i int, r *mpmeter.UsageRecord) error {
-	hasID, hasAccount := str(r.CustomerIdentifier) != "", str(r.CustomerAWSAccountId) != ""
-	path := "usageRecords." + strconv.Itoa(i+1) + ".member."
-	switch {
-	case !hasID && !hasAccount:
-		return mpmeter.ValidationError("Value null at '" + path + "customerIdentifier' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided")
-	case hasID && hasAccount:
-		return mpmeter.ValidationError("Value '" + *r.CustomerAWSAccountId + "' at '" + path + "customerAWSAccountId' failed to satisfy constraint: Exactly one of CustomerIdentifier and CustomerAWSAccountId must be provided")
-	}
-	return nil
 }
 
 func invalidLicense(arn string) error {

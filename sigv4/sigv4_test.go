@@ -187,7 +187,7 @@ func verifyCapture(t testing.TB, v *Verifier, c capture) (mpmeter.Caller, error)
 	return v.Verify(context.Background(), c.request(t), []byte(c.Body))
 }
 
-func wantErr(t testing.TB, err error, code, msg string) {
+func wantErr(t testing.TB, err error, code mpmeter.ErrorCode, msg string) {
 	t.Helper()
 	var e *mpmeter.Error
 	if !errors.As(err, &e) {
@@ -355,7 +355,7 @@ func TestErrors(t *testing.T) {
 		c        capture
 		body     string // default: c.Body
 		v        *Verifier
-		code     string
+		code     mpmeter.ErrorCode
 		msg      string
 		internal error
 	}{
@@ -582,7 +582,7 @@ func TestErrors(t *testing.T) {
 			caller, err := v.Verify(context.Background(), tt.c.request(t), []byte(body))
 			switch {
 			case tt.internal != nil:
-				if !errors.Is(err, tt.internal) || mpmeter.ErrorCode(err) != "" {
+				if !errors.Is(err, tt.internal) || mpmeter.CodeOf(err) != "" {
 					t.Fatalf("got %v, want an internal error wrapping %v", err, tt.internal)
 				}
 			case tt.code == "":
@@ -608,7 +608,7 @@ func TestNoKeyLookupBeforeScopeChecks(t *testing.T) {
 	boto := loadCaptures(t)[0]
 	k := sellerKeys()
 	v := &Verifier{Keys: k, Now: fixedNow(boto.signTime(t).Add(time.Hour))}
-	if _, err := verifyCapture(t, v, boto); mpmeter.ErrorCode(err) != mpmeter.CodeInvalidSignature {
+	if _, err := verifyCapture(t, v, boto); mpmeter.CodeOf(err) != mpmeter.CodeInvalidSignature {
 		t.Fatalf("got %v", err)
 	}
 	if k.hits != 0 {
@@ -887,7 +887,7 @@ func TestZeroValueClock(t *testing.T) {
 	// either expired or not yet current, never accepted.
 	boto := loadCaptures(t)[0]
 	_, err := verifyCapture(t, &Verifier{Keys: sellerKeys()}, boto)
-	if mpmeter.ErrorCode(err) != mpmeter.CodeInvalidSignature {
+	if mpmeter.CodeOf(err) != mpmeter.CodeInvalidSignature {
 		t.Fatalf("got %v", err)
 	}
 	s := sdkSigned(t, sellerSecret, "", time.Now())

@@ -309,7 +309,7 @@ func generate(m *model) ([]byte, error) {
 		s := m.Shapes[n]
 		tn := goTypeName(n)
 		if inputs[n] {
-			fmt.Fprintf(&b, "// Validate checks v against the model's constraints and returns a\n// ValidationException naming every violation, or nil.\nfunc (v *%s) Validate() error {\n\tvar e validationErrors\n\tv.validate(nil, &e)\n\treturn e.err()\n}\n\n", tn)
+			fmt.Fprintf(&b, "// Validate checks v against the model's constraints and then, when they\n// hold, its cross-field rules (crossFieldRules), and returns a\n// ValidationException naming every violation, or nil.\nfunc (v *%s) Validate() error {\n\tvar e validationErrors\n\tv.validate(nil, &e)\n\te.checkCrossField(v)\n\treturn e.err()\n}\n\n", tn)
 		}
 		fmt.Fprintf(&b, "func (v *%s) validate(parent *fieldPath, e *validationErrors) {\n", tn)
 		required := map[string]bool{}
@@ -349,7 +349,7 @@ func generate(m *model) ([]byte, error) {
 				hasMin, minV, hasMax, maxV := ms.bounds()
 				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n", mn)
 				if hasMin || hasMax {
-					fmt.Fprintf(&b, "\t\t\te.checkListLen(p, v.%s, %v, %d, %v, %d)\n", mn, hasMin, minV, hasMax, maxV)
+					fmt.Fprintf(&b, "\t\t\tcheckListLen(e, p, v.%s, %v, %d, %v, %d)\n", mn, hasMin, minV, hasMax, maxV)
 				}
 				if m.Shapes[ms.Member.Shape].Type == "structure" {
 					fmt.Fprintf(&b, "\t\t\tfor i := range v.%s {\n\t\t\t\tv.%s[i].validate(&fieldPath{parent: p, index: i + 1}, e)\n\t\t\t}\n", mn, mn)
