@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/internal/pgadmin"
 	"github.com/mpmeter/mpmeter/sigv4"
 	"github.com/mpmeter/mpmeter/sqlstore"
 )
@@ -163,8 +164,8 @@ func storeFor(b *testing.B, dialect string, customers int) mpmeter.Store {
 			b.Skip("MPMETER_TEST_POSTGRES_DSN is not set")
 		}
 		var created string
-		if created, err = createDatabase(ctx, dsn); err == nil {
-			b.Cleanup(func() { dropDatabase(dsn, created) })
+		if created, err = pgadmin.CreateDatabase(ctx, dsn, "bench"); err == nil {
+			b.Cleanup(func() { pgadmin.DropDatabase(context.Background(), dsn, created) })
 			st, err = sqlstore.Open(ctx, created)
 		}
 	}
@@ -172,7 +173,7 @@ func storeFor(b *testing.B, dialect string, customers int) mpmeter.Store {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	if err := Apply(ctx, st, m, time.Now(), 8); err != nil {
+	if _, err := m.ApplyConcurrently(ctx, st, time.Now(), time.Hour, 8); err != nil {
 		b.Fatal(err)
 	}
 	return st

@@ -20,11 +20,8 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mpmeter/mpmeter"
@@ -142,111 +139,6 @@ func SizeFor(seconds float64, recordsPerSec, meterPerSec float64) Sizing {
 	c := int(recordsPerSec*seconds/perCustomer) + 1
 	w := int(meterPerSec*seconds/perCustomer) + 1
 	return Sizing{Customers: max(c, 1000), Workloads: max(w, 200)}
-}
-
-// Apply puts f into st like seed.Apply, but with workers puts in flight at
-// once (stores that commit concurrently, like PostgreSQL, seed much faster)
-// and without reading tokens back first (it is for new stores). Every token
-// of f must have an expires_at.
-func Apply(ctx context.Context, st mpmeter.Store, f *seed.File, now time.Time, workers int) error {
-	r, err := f.Resolved()
-	if err != nil {
-		return err
-	}
-	if workers < 1 {
-		workers = 1
-	}
-	// run calls put(i) for i in [0, n) on workers goroutines; the first
-	// error stops it.
-	run := func(n int, put func(i int) error) error {
-		var next atomic.Int64
-		var firstErr error
-		var once sync.Once
-		var wg sync.WaitGroup
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		for range min(workers, max(n, 1)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					i := int(next.Add(1) - 1)
-					if i >= n {
-						return
-					}
-					if err := put(i); err != nil {
-						once.Do(func() { firstErr = err; cancel() })
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if firstErr == nil {
-			firstErr = ctx.Err()
-		}
-		return firstErr
-	}
-	type key struct {
-		k       seed.AccessKey
-		account string
-	}
-	var keys []key
-	for _, a := range r.Accounts {
-		for _, k := range a.AccessKeys {
-			keys = append(keys, key{k, a.ID})
-		}
-	}
-	steps := []func() error{
-		func() error {
-			return run(len(r.Accounts), func(i int) error {
-				return st.PutAccount(ctx, mpmeter.Account{ID: r.Accounts[i].ID, Name: r.Accounts[i].Name})
-			})
-		},
-		func() error {
-			return run(len(keys), func(i int) error {
-				k := keys[i]
-				ak := mpmeter.AccessKey{ID: k.k.ID, Secret: k.k.Secret, AccountID: k.account}
-				if w := k.k.Workload; w != nil {
-					ak.Workload = &mpmeter.Workload{ID: w.ID, Platform: w.Platform, Region: w.Region}
-				}
-				return st.PutAccessKey(ctx, ak)
-			})
-		},
-		func() error {
-			return run(len(r.Products), func(i int) error {
-				p := r.Products[i]
-				return st.PutProduct(ctx, mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: p.Dimensions})
-			})
-		},
-		func() error {
-			return run(len(r.Subscriptions), func(i int) error {
-				s := r.Subscriptions[i]
-				return st.PutSubscription(ctx, mpmeter.Subscription{
-					AccountID: s.Account, ProductCode: s.Product, CustomerIdentifier: s.CustomerIdentifier,
-					LicenseArn: s.LicenseArn, Status: s.Status, CreatedAt: now,
-				})
-			})
-		},
-		func() error {
-			return run(len(r.RegistrationTokens), func(i int) error {
-				t := r.RegistrationTokens[i]
-				if t.ExpiresAt == nil {
-					return fmt.Errorf("bench: registration token %s has no expires_at", t.Token)
-				}
-				return st.PutRegistrationToken(ctx, mpmeter.RegistrationToken{
-					Token: t.Token, AccountID: t.Account, ProductCode: t.Product, LicenseArn: t.LicenseArn,
-					CreatedAt: now, ExpiresAt: *t.ExpiresAt,
-				})
-			})
-		},
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return fmt.Errorf("bench: seeding: %w", err)
-		}
-	}
-	return nil
 }
 
 // Plan is what the load generator sends, derived from a seed file.

@@ -2,9 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,13 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, to create and drop bench databases
-
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/internal/pgadmin"
 	"github.com/mpmeter/mpmeter/keys"
+	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
 	"github.com/mpmeter/mpmeter/sqlstore"
@@ -36,8 +32,9 @@ const (
 	// KindPostgres2: two mpmeter nodes (two servers, two pools) on one new
 	// PostgreSQL database; the load is spread over both.
 	KindPostgres2 = "postgres2"
-	// KindCeiling: the same server with DiscardUsage (usage answered
-	// Success, never stored), on SQLite for the marketplace reads.
+	// KindCeiling: the same server on a store whose usage write is
+	// switched off (discardUsage: records answered Success, never stored),
+	// on SQLite for the marketplace reads.
 	KindCeiling = "ceiling"
 )
 
@@ -108,14 +105,7 @@ func (t *Target) DBBytes(ctx context.Context) (int64, error) {
 		return n, nil
 	}
 	if t.DSN != "" {
-		db, err := sql.Open("pgx", t.DSN)
-		if err != nil {
-			return 0, err
-		}
-		defer db.Close()
-		var n int64
-		err = db.QueryRowContext(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
-		return n, err
+		return pgadmin.Size(ctx, t.DSN)
 	}
 	return 0, errors.New("bench: target has no database")
 }
@@ -151,7 +141,7 @@ func NewTemplate(ctx context.Context, m *seed.File, dir string) (*Template, erro
 		t.Remove()
 		return nil, err
 	}
-	err = Apply(ctx, st, m, time.Now(), 4)
+	_, err = m.ApplyConcurrently(ctx, st, time.Now(), server.DefaultTokenTTL, 4)
 	if err == nil {
 		err = ensureSigningKey(ctx, st)
 	}
@@ -219,6 +209,7 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 	}()
 	began := time.Now()
 	cfg := server.Config{Logger: opts.Logger}
+	var db string // what the nodes' stores open
 	nodes := 1
 	switch kind {
 	case KindSQLite, KindCeiling:
@@ -248,8 +239,7 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 		} else {
 			cfg.Seed = m // server.New applies it
 		}
-		cfg.DB = t.DBPath
-		cfg.DiscardUsage = kind == KindCeiling
+		db = t.DBPath
 	case KindPostgres, KindPostgres2:
 		if dsn == "" {
 			return nil, errors.New("bench: a PostgreSQL target needs a DSN (--postgres-dsn or MPMETER_BENCH_POSTGRES_DSN)")
@@ -257,20 +247,27 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 		if kind == KindPostgres2 {
 			nodes = 2
 		}
-		t.DSN, err = createDatabase(ctx, dsn)
+		t.DSN, err = pgadmin.CreateDatabase(ctx, dsn, "bench")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bench: %w", err)
 		}
 		created := t.DSN
-		t.stops = append(t.stops, func() { dropDatabase(dsn, created) })
-		progress("created database %s; seeding", dbName(created))
+		t.stops = append(t.stops, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := pgadmin.DropDatabase(ctx, dsn, created); err != nil {
+				progress("%v", err)
+			}
+		})
+		name, _ := pgadmin.Name(created)
+		progress("created database %s; seeding", name)
 		// Seed through a store of its own whose sessions commit without
 		// waiting for the WAL flush: seeding is setup, not what is measured.
 		st, err := sqlstore.Open(ctx, withParam(t.DSN, "synchronous_commit", "off"), sqlstore.WithPoolSize(opts.SeedWorkers))
 		if err != nil {
 			return nil, err
 		}
-		err = Apply(ctx, st, m, time.Now(), opts.SeedWorkers)
+		_, err = m.ApplyConcurrently(ctx, st, time.Now(), server.DefaultTokenTTL, opts.SeedWorkers)
 		if err == nil {
 			err = ensureSigningKey(ctx, st)
 		}
@@ -278,7 +275,7 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 		if err != nil {
 			return nil, err
 		}
-		cfg.DB = t.DSN
+		db = t.DSN
 	default:
 		return nil, fmt.Errorf("bench: unknown target %q (want %s, %s, %s or %s)", kind, KindSQLite, KindPostgres, KindPostgres2, KindCeiling)
 	}
@@ -286,19 +283,32 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 
 	for range nodes {
 		var srv *server.Server
+		var st *sqlstore.Store
 		var ln net.Listener
 		var hs *http.Server
 		var startErr error
 		// Everything the server starts (its connection goroutines, the
 		// database's) inherits the label.
 		pprof.Do(ctx, pprof.Labels("side", "server"), func(ctx context.Context) {
-			srv, startErr = server.New(ctx, cfg)
+			// Each node has its own store (its own pool), as separate
+			// processes would, and its own metrics fed by the store's
+			// commit observer, as in mpmeter serve.
+			m := metrics.New()
+			st, startErr = sqlstore.Open(ctx, db, sqlstore.WithCommitObserver(m.ObserveCommit))
 			if startErr != nil {
 				return
 			}
-			ln, startErr = net.Listen("tcp", "127.0.0.1:0")
+			node := cfg
+			node.Store, node.Metrics = st, m
+			if kind == KindCeiling {
+				node.Store = discardUsage{st}
+			}
+			srv, startErr = server.New(ctx, node)
+			if startErr == nil {
+				ln, startErr = net.Listen("tcp", "127.0.0.1:0")
+			}
 			if startErr != nil {
-				srv.Close()
+				st.Close()
 				return
 			}
 			hs = &http.Server{
@@ -316,7 +326,7 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			hs.Shutdown(ctx)
-			srv.Close()
+			st.Close()
 		})
 		if t.Store == nil {
 			t.Store = srv.Store
@@ -338,46 +348,6 @@ func withParam(dsn, k, v string) string {
 	q.Set(k, v)
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-func dbName(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimPrefix(u.Path, "/")
-}
-
-// createDatabase creates bench_<random> on dsn's server and returns its DSN.
-func createDatabase(ctx context.Context, dsn string) (string, error) {
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", fmt.Errorf("bench: PostgreSQL DSN must be a postgres:// URL")
-	}
-	var rnd [6]byte
-	rand.Read(rnd[:])
-	name := "bench_" + hex.EncodeToString(rnd[:])
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("bench: creating database %s: %w", name, err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func dropDatabase(adminDSN, created string) {
-	db, err := sql.Open("pgx", adminDSN)
-	if err != nil {
-		return
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+dbName(created)+" WITH (FORCE)")
 }
 
 // ensureSigningKey creates the RegisterUsage signing key while seeding (RSA

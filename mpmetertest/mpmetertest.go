@@ -24,8 +24,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
+	"github.com/mpmeter/mpmeter/sqlstore"
 )
 
 // Demo marketplace credentials and names (see seed.Demo).
@@ -115,18 +117,24 @@ func New(t testing.TB, opts ...Option) *Server {
 	// Warnings and errors only: a passing test stays quiet, an internal
 	// error still shows up.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg := server.Config{DB: db, Seed: o.seed, Clock: clock, KeyEncryptionKey: "mpmetertest", Logger: logger}
+	m := metrics.New()
+	st, err := sqlstore.Open(context.Background(), db, sqlstore.WithCommitObserver(m.ObserveCommit))
+	if err != nil {
+		t.Fatalf("mpmetertest: opening the store: %v", err)
+	}
+	cfg := server.Config{Store: st, Metrics: m, Seed: o.seed, Clock: clock, KeyEncryptionKey: "mpmetertest", Logger: logger}
 	if o.config != nil {
 		o.config(&cfg)
 	}
 	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
+		st.Close()
 		t.Fatalf("mpmetertest: starting server: %v", err)
 	}
 	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(func() {
 		hs.Close()
-		srv.Close()
+		st.Close()
 	})
 	return &Server{Server: srv, URL: hs.URL, Region: Region, Clock: clock, DB: db}
 }

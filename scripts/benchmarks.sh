@@ -18,7 +18,8 @@
 # RESULTS (a directory to keep the raw results in — JSON, tables, CPU
 # profiles — and to resume from: a run whose results are there already is
 # not run again; default a temporary directory).
-# Needs Go and python3. Run it on an otherwise idle machine: client and
+# The load comes from cmd/mpmeter-bench (the growth run's server-RSS
+# measurement also starts a cmd/mpmeter serve). Needs Go and python3. Run it on an otherwise idle machine: client and
 # servers share its CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +37,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 res=${RESULTS:-$work}
 mkdir -p "$res"
-bin="$work/bench-runner" # not named "mpmeter": a long run survives whatever stops mpmeter processes by name
-go build -o "$bin" ./cmd/mpmeter
+# Not named "mpmeter...": a long run survives whatever stops mpmeter
+# processes by name.
+bench="$work/bench-runner" serve="$work/serve-runner"
+go build -o "$bench" ./cmd/mpmeter-bench
+go build -o "$serve" ./cmd/mpmeter
 source_line="commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 dirty=$(git status --porcelain 2>/dev/null | grep -vc '^??' || true)
 [ "$dirty" != "0" ] && source_line="$source_line, $dirty files modified"
@@ -83,39 +87,39 @@ head="$work/head.md" ops="$work/ops.md" prof="$work/prof.md" growth="$work/growt
 } >"$head"
 
 for op in BatchMeterUsage MeterUsage ResolveCustomer; do
-	args=(bench --targets "$targets" --mix "$op=1" --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
-	echo "== $op: mpmeter ${args[*]}" >&2
+	args=(--targets "$targets" --mix "$op=1" --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
+	echo "== $op: mpmeter-bench ${args[*]}" >&2
 	if [ ! -s "$res/$op.json" ]; then
-		"$bin" "${args[@]}" --json "$res/$op.json" >"$res/$op.txt"
+		"$bench" "${args[@]}" --json "$res/$op.json" >"$res/$op.txt"
 		echo "$source_line" >"$res/$op.source"
 	fi
 	{
 		echo "### $op"
 		echo
 		echo '```sh'
-		echo "${env_shown}mpmeter ${args[*]}"
+		echo "${env_shown}mpmeter-bench ${args[*]}"
 		echo '```'
 		echo
 		echo "Source: $(cat "$res/$op.source" 2>/dev/null || echo "$source_line"); run $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine"]["date"])' "$res/$op.json")."
 		echo
-		"$bin" bench --render "$res/$op.json" | grep '^|'
+		"$bench" --render "$res/$op.json" | grep '^|'
 		echo
 	} >>"$ops"
 done
 
 # CPU profiles of the BatchMeterUsage runs (sqlite and ceiling).
-prof_args=(bench --targets sqlite,ceiling --mix BatchMeterUsage=1 --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
-echo "== profiles: mpmeter ${prof_args[*]} --cpuprofile cpu.out" >&2
+prof_args=(--targets sqlite,ceiling --mix BatchMeterUsage=1 --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
+echo "== profiles: mpmeter-bench ${prof_args[*]} --cpuprofile cpu.out" >&2
 if [ ! -s "$res/cpu.ceiling.out" ]; then
-	"$bin" "${prof_args[@]}" --cpuprofile "$res/cpu.out" --json "$res/prof.json" >"$res/prof.txt"
+	"$bench" "${prof_args[@]}" --cpuprofile "$res/cpu.out" --json "$res/prof.json" >"$res/prof.txt"
 	echo "$source_line" >"$res/prof.source"
 fi
 {
 	echo "### CPU profiles (BatchMeterUsage)"
 	echo
 	echo '```sh'
-	echo "mpmeter ${prof_args[*]} --cpuprofile cpu.out   # writes cpu.sqlite.out and cpu.ceiling.out"
-	echo "go tool pprof -top -nodecount=25 mpmeter cpu.sqlite.out"
+	echo "mpmeter-bench ${prof_args[*]} --cpuprofile cpu.out   # writes cpu.sqlite.out and cpu.ceiling.out"
+	echo "go tool pprof -top -nodecount=25 mpmeter-bench cpu.sqlite.out"
 	echo '```'
 	echo
 	echo "Source: $(cat "$res/prof.source" 2>/dev/null || echo "$source_line")."
@@ -126,19 +130,19 @@ fi
 		echo "#### $t: where the CPU went (client vs server, by pprof label \`side\`)"
 		echo
 		echo '```'
-		go tool pprof -tags "$bin" "$res/cpu.$t.out" 2>/dev/null | sed -n '1,4p'
+		go tool pprof -tags "$bench" "$res/cpu.$t.out" 2>/dev/null | sed -n '1,4p'
 		echo '```'
 		echo
 		echo "#### $t: top 25, flat"
 		echo
 		echo '```'
-		go tool pprof -top -nodecount=25 "$bin" "$res/cpu.$t.out" 2>/dev/null | sed '/^File:/d;/^Build ID:/d;/^Type:/d;/^Time:/d'
+		go tool pprof -top -nodecount=25 "$bench" "$res/cpu.$t.out" 2>/dev/null | sed '/^File:/d;/^Build ID:/d;/^Type:/d;/^Time:/d'
 		echo '```'
 		echo
 		echo "#### $t: top 25, cumulative (server side only: \`-tagfocus side=server -cum\`)"
 		echo
 		echo '```'
-		go tool pprof -top -cum -nodecount=25 -tagfocus side=server "$bin" "$res/cpu.$t.out" 2>/dev/null |
+		go tool pprof -top -cum -nodecount=25 -tagfocus side=server "$bench" "$res/cpu.$t.out" 2>/dev/null |
 			sed '/^File:/d;/^Build ID:/d;/^Type:/d;/^Time:/d' | sed -E 's/NewHandler\.op\[.*\]\.func1/NewHandler.op[…].func1/'
 		echo '```'
 		echo
@@ -147,13 +151,13 @@ fi
 
 growth_json=""
 if [ "$GROWTH" != "0" ]; then
-	g_args=(bench --targets "$growth_targets" --growth "$GROWTH" --growth-steps "$GROWTH_STEPS" --duration "$GROWTH_DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
-	echo "== growth: mpmeter ${g_args[*]}" >&2
+	g_args=(--targets "$growth_targets" --growth "$GROWTH" --growth-steps "$GROWTH_STEPS" --duration "$GROWTH_DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
+	echo "== growth: mpmeter-bench ${g_args[*]}" >&2
 	# A growth run is long; its JSON is saved after every checkpoint, so an
 	# interrupted run still shows (and a RESULTS rerun resumes after) it.
 	if [ ! -s "$res/growth.json" ]; then
 		echo "$source_line" >"$res/growth.source"
-		"$bin" "${g_args[@]}" --growth-keep "$res/growth.db" --json "$res/growth.json" >"$res/growth.txt" 2> >(tee "$res/growth.err" >&2) ||
+		"$bench" "${g_args[@]}" --growth-keep "$res/growth.db" --json "$res/growth.json" >"$res/growth.txt" 2> >(tee "$res/growth.err" >&2) ||
 			echo "growth run failed (exit $?); partial results kept" >&2
 	fi
 	growth_json="$res/growth.json"
@@ -165,19 +169,19 @@ if [ "$GROWTH" != "0" ]; then
 	if [ -f "$res/growth.db" ] && [ ! -s "$res/server-rss.txt" ]; then
 		read -r customers workloads < <(sed -n 's/.*seeding the marketplace (\([0-9]*\) customers, \([0-9]*\) workloads).*/\1 \2/p' "$res/growth.err" | head -1)
 		port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-		"$bin" serve --db "$res/growth.db" --listen "127.0.0.1:$port" --log-level error &
+		"$serve" serve --db "$res/growth.db" --listen "127.0.0.1:$port" --log-level error &
 		server_pid=$!
 		for _ in $(seq 1 600); do
 			curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
 			sleep 0.1
 		done
-		rss_args=(bench --endpoint "http://127.0.0.1:$port" --customers "$customers" --workloads "$workloads" --mix BatchMeterUsage=1,ResolveCustomer=1 --duration "$GROWTH_DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
-		echo "== server RSS: mpmeter serve --db growth.db, then mpmeter ${rss_args[*]}" >&2
-		"$bin" "${rss_args[@]}" --json "$res/server-rss.json" >"$res/server-rss.bench.txt" || true
+		rss_args=(--endpoint "http://127.0.0.1:$port" --customers "$customers" --workloads "$workloads" --mix BatchMeterUsage=1,ResolveCustomer=1 --duration "$GROWTH_DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
+		echo "== server RSS: mpmeter serve --db growth.db, then mpmeter-bench ${rss_args[*]}" >&2
+		"$bench" "${rss_args[@]}" --json "$res/server-rss.json" >"$res/server-rss.bench.txt" || true
 		{
 			echo "stored_records $(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["growth"][0]["points"]; print(p[-1]["stored_records"] + p[-1]["report"]["records"] + p[-1]["report"]["warmup_records"])' "$res/growth.json" 2>/dev/null || echo '?')"
 			grep -E '^(VmHWM|VmRSS):' "/proc/$server_pid/status"
-			echo "command mpmeter ${rss_args[*]}"
+			echo "command mpmeter-bench ${rss_args[*]}"
 		} >"$res/server-rss.txt"
 		kill "$server_pid"
 		wait "$server_pid" || true
@@ -186,7 +190,7 @@ if [ "$GROWTH" != "0" ]; then
 		echo "### Growth (BatchMeterUsage)"
 		echo
 		echo '```sh'
-		echo "${env_shown}mpmeter ${g_args[*]}"
+		echo "${env_shown}mpmeter-bench ${g_args[*]}"
 		echo '```'
 		echo
 		echo "The store is pre-filled between checkpoints straight through \`Store.RecordUsage\` (5,000"
@@ -200,7 +204,7 @@ if [ "$GROWTH" != "0" ]; then
 		echo
 		echo "Source: $(cat "$res/growth.source" 2>/dev/null || echo "$source_line")."
 		echo
-		"$bin" bench --render "$res/growth.json" | grep '^|\|failed'
+		"$bench" --render "$res/growth.json" | grep '^|\|failed'
 		echo
 		if [ -s "$res/server-rss.txt" ]; then
 			echo "**The server alone.** After the growth run, a separate \`mpmeter serve\` process was started on the"
@@ -227,7 +231,7 @@ PY
 			echo
 			echo "The load it served (peak RSS in this table is the bench client's):"
 			echo
-			"$bin" bench --render "$res/server-rss.json" | grep '^|' || true
+			"$bench" --render "$res/server-rss.json" | grep '^|' || true
 			echo
 		fi
 	} >>"$growth"

@@ -307,3 +307,50 @@ func TestApplyUpdates(t *testing.T) {
 		t.Errorf("subscription = %+v, %v", s, err)
 	}
 }
+
+// failingSubscriptions is a store whose PutSubscription fails for one
+// license ARN.
+type failingSubscriptions struct {
+	mpmeter.Store
+	licenseArn string
+}
+
+func (s failingSubscriptions) PutSubscription(ctx context.Context, sub mpmeter.Subscription) error {
+	if sub.LicenseArn == s.licenseArn {
+		return errors.New("disk full")
+	}
+	return s.Store.PutSubscription(ctx, sub)
+}
+
+// Several puts in flight put exactly what Apply puts; an error stops it
+// before the next kind of item.
+func TestApplyConcurrently(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	demo := seed.Demo()
+	seq := openStore(t, filepath.Join(t.TempDir(), "seq.db"))
+	want, err := demo.Apply(ctx, seq, t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conc := openStore(t, filepath.Join(t.TempDir(), "conc.db"))
+	got, err := seed.Demo().ApplyConcurrently(ctx, conc, t0, time.Hour, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("Summary = %+v, want %+v", got, want)
+	}
+	if a, b := takeSnapshot(t, seq, demo), takeSnapshot(t, conc, demo); !reflect.DeepEqual(a, b) {
+		t.Errorf("ApplyConcurrently stored something else:\nApply             %+v\nApplyConcurrently %+v", a, b)
+	}
+
+	bad := failingSubscriptions{openStore(t, filepath.Join(t.TempDir(), "bad.db")), "arn:aws:license-manager::444455556666:license/l-0123456789abcdef"}
+	_, err = seed.Demo().ApplyConcurrently(ctx, bad, t0, time.Hour, 8)
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), bad.licenseArn) {
+		t.Fatalf("error = %v, want the failed subscription's", err)
+	}
+	if _, err := bad.RegistrationToken(ctx, "demo-token-1"); !errors.Is(err, mpmeter.ErrNotFound) {
+		t.Fatalf("a token was put after a subscription failed: %v", err)
+	}
+}

@@ -1,11 +1,13 @@
 // Package server assembles a running mpmeter from its parts: store, seed,
 // signing keys, service, SigV4 verifier and the awsJson handler, behind one
-// HTTP mux. cmd/mpmeter and mpmetertest both build on it, so the binary and
-// in-process test servers are the same server.
+// HTTP mux. cmd/mpmeter, mpmetertest and the benchmark all build on it, so
+// the binary, in-process test servers and benchmark targets are the same
+// server.
 package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,15 +24,24 @@ import (
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/service"
 	"github.com/mpmeter/mpmeter/sigv4"
-	"github.com/mpmeter/mpmeter/sqlstore"
 	"github.com/mpmeter/mpmeter/storecache"
 	"github.com/mpmeter/mpmeter/vclock"
 )
 
 // Config is everything a server needs. Zero durations mean the defaults.
 type Config struct {
-	// DB is a SQLite file path or a postgres:// URL.
-	DB string
+	// Store is the store the server runs on, already open (sqlstore.Open).
+	// The caller owns it: it closes it after the server is done (after
+	// http.Server.Shutdown); New and Server never close it. New wraps it in
+	// the marketplace read cache (storecache, see CacheTTL), so this
+	// process's writes go through Server.Store, which the cache sees.
+	Store mpmeter.Store
+	// Metrics is what the server reports to and serves at /metrics; nil
+	// means a new metrics.New(). The store's commit sizes and latencies
+	// reach it only if the caller opened the store with
+	// sqlstore.WithCommitObserver(Metrics.ObserveCommit) of the same
+	// Metrics, so a caller that wants them creates Metrics first.
+	Metrics *metrics.Metrics
 	// Seed is applied at start (idempotently) when non-nil.
 	Seed *seed.File
 	// Clock is the service clock; nil means the virtual clock kept in the
@@ -59,9 +70,6 @@ type Config struct {
 	// this process's own writes are seen at once. 0 means storecache's
 	// default (1s).
 	CacheTTL time.Duration
-	// DiscardUsage switches the usage write off: every record is answered
-	// as stored and none is. Only for measuring the benchmark's ceiling.
-	DiscardUsage bool
 
 	Logger *slog.Logger
 }
@@ -71,6 +79,7 @@ const DefaultTokenTTL = 4 * time.Hour
 
 // Server is an assembled mpmeter.
 type Server struct {
+	// Store is Config.Store behind the marketplace read cache.
 	Store   mpmeter.Store
 	Keys    *keys.Manager
 	Service *service.Service
@@ -81,8 +90,8 @@ type Server struct {
 	SeedSummary seed.Summary
 }
 
-// New opens the store, applies the seed, ensures a signing key, and builds
-// the HTTP handler. Close the returned server's Store when done.
+// New applies the seed to cfg.Store, ensures a signing key, and builds the
+// HTTP handler. It does not close cfg.Store, also not when it fails.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -90,17 +99,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
-	m := metrics.New()
-	db, err := sqlstore.Open(ctx, cfg.DB, sqlstore.WithCommitObserver(m.ObserveCommit))
-	if err != nil {
-		return nil, fmt.Errorf("opening database: %w", err)
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is nil: open one with sqlstore.Open")
 	}
-	st := storecache.New(db, cfg.CacheTTL, cfg.WallClock)
+	m := cfg.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	st := storecache.New(cfg.Store, cfg.CacheTTL, cfg.WallClock)
 	s := &Server{Store: st, Logger: cfg.Logger, Metrics: m}
-	fail := func(err error) (*Server, error) {
-		st.Close()
-		return nil, err
-	}
+	fail := func(err error) (*Server, error) { return nil, err }
 	if cfg.Clock == nil {
 		vc, err := vclock.New(ctx, st, 0)
 		if err != nil {
@@ -121,6 +129,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.KeyEncryptionKey == "" {
 		cfg.Logger.Warn("signing keys are stored unencrypted: set --key-encryption-key (MPMETER_KEY_ENCRYPTION_KEY) to encrypt them at rest")
 	}
+	var err error
 	s.Keys, err = keys.New(st, cfg.Clock, cfg.KeyEncryptionKey)
 	if err != nil {
 		return fail(err)
@@ -128,12 +137,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.Keys.Ensure(ctx); err != nil {
 		return fail(fmt.Errorf("signing keys: %w", err))
 	}
-	var serviceStore mpmeter.Store = st
-	if cfg.DiscardUsage {
-		cfg.Logger.Warn("usage records are discarded (benchmark ceiling mode): nothing metered is stored")
-		serviceStore = discardUsage{st}
-	}
-	s.Service = service.New(serviceStore, cfg.Clock, service.Config{
+	s.Service = service.New(st, cfg.Clock, service.Config{
 		UsageWindow:     cfg.UsageWindow,
 		FutureTolerance: cfg.FutureTolerance,
 		ClientTokenTTL:  cfg.ClientTokenTTL,
@@ -174,6 +178,3 @@ func (s *Server) servePublicKey(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Write(pemBytes)
 }
-
-// Close closes the store.
-func (s *Server) Close() error { return s.Store.Close() }

@@ -132,12 +132,11 @@ func TestClockCommand(t *testing.T) {
 	}
 }
 
-// bench reads MPMETER_BENCH_* and names that variable when its value is bad;
-// serve's MPMETER_* variables do not configure it.
-func TestBenchEnv(t *testing.T) {
-	env := map[string]string{"MPMETER_BENCH_DURATION": "soon", "MPMETER_DURATION": "1s"}
-	err := run(t.Context(), []string{"bench", "--quiet"}, &bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] })
-	if err == nil || !strings.Contains(err.Error(), "MPMETER_BENCH_DURATION") {
-		t.Fatalf("bench with a bad MPMETER_BENCH_DURATION: %v; want an error naming it", err)
+// "mpmeter bench" is gone: it says where the load generator went.
+func TestBenchMoved(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"bench", "--duration", "1s"}, &bytes.Buffer{}, &stderr, func(string) string { return "" })
+	if err == nil || !strings.Contains(stderr.String(), "mpmeter-bench") {
+		t.Fatalf("mpmeter bench: %v, %q; want a usage error pointing to mpmeter-bench", err, stderr.String())
 	}
 }

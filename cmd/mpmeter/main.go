@@ -4,7 +4,6 @@
 //	mpmeter keys public --version N [--db ...]
 //	mpmeter keys rotate [--db ...]
 //	mpmeter clock show | set TIME | advance DURATION | reset [--db ...]
-//	mpmeter bench [flags]
 //	mpmeter seed check FILE
 //	mpmeter seed demo
 //
@@ -12,6 +11,8 @@
 // upper case with dashes as underscores: --listen is MPMETER_LISTEN) or from a
 // YAML config file (--config FILE, keys are flag names). Flags beat the
 // environment, which beats the file.
+//
+// The load generator is a binary of its own, cmd/mpmeter-bench.
 package main
 
 import (
@@ -22,6 +23,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mpmeter/mpmeter/internal/cli"
 )
 
 func main() {
@@ -35,7 +38,8 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage")
+// errUsage: the usage has been printed; exit 2 without a message.
+var errUsage = cli.ErrUsage
 
 const usage = `mpmeter — the AWS Marketplace Metering Service, runnable anywhere.
 
@@ -46,9 +50,9 @@ Usage:
   mpmeter clock show|set T|advance D|reset   the virtual service clock (shared by every node)
   mpmeter seed check FILE            validate a seed file
   mpmeter seed demo                  print the built-in demo seed
-  mpmeter bench [flags]              the load generator: side-by-side SQLite, PostgreSQL and ceiling
 
-Run "mpmeter COMMAND -h" for a command's flags.
+Run "mpmeter COMMAND -h" for a command's flags. The load generator is its
+own binary: go run ./cmd/mpmeter-bench -h
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -64,7 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "seed":
 		return seedCommand(args[1:], stdout, stderr)
 	case "bench":
-		return benchCommand(ctx, args[1:], stdout, stderr, getenv)
+		fmt.Fprintln(stderr, "mpmeter: the load generator is its own binary now, mpmeter-bench (go run ./cmd/mpmeter-bench, or go build ./cmd/mpmeter-bench), with the same flags")
+		return errUsage
 	case "clock":
 		return clockCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":

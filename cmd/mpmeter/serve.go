@@ -12,12 +12,14 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/mpmeter/mpmeter/internal/cli"
+	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
 	"github.com/mpmeter/mpmeter/service"
+	"github.com/mpmeter/mpmeter/sqlstore"
 	"github.com/mpmeter/mpmeter/storecache"
 )
 
@@ -131,8 +133,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		c.db = filepath.Join(dir, "demo.db")
 	}
 
+	// The store is this command's: opened here, closed after the
+	// listener has shut down. Its commit observer feeds the server's
+	// metrics.
+	m := metrics.New()
+	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit))
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer st.Close()
 	srv, err := server.New(ctx, server.Config{
-		DB:               c.db,
+		Store:            st,
+		Metrics:          m,
 		Seed:             seedFile,
 		UsageWindow:      c.usageWindow,
 		FutureTolerance:  c.futureTolerance,
@@ -148,7 +160,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
 
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
@@ -164,7 +175,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("listening", "endpoint", endpoint, "db", redactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
+	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
 	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", endpoint)
 	if c.demo {
 		printDemo(stdout, endpoint)
@@ -206,18 +217,6 @@ func adminMux(srv *server.Server, withPprof bool) http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
-}
-
-// redactDSN hides a PostgreSQL URL's password in logs.
-func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.LastIndex(dsn, "@"); at > i {
-			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
-				return dsn[:i+3+colon] + ":***" + dsn[at:]
-			}
-		}
-	}
-	return dsn
 }
 
 func printDemo(w io.Writer, endpoint string) {

@@ -9,9 +9,7 @@ package multinode
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +25,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mpmeter/mpmeter/internal/pgadmin"
 )
 
 // binary is the mpmeter built once for the package's tests.
@@ -63,23 +63,15 @@ func freshDatabase(t *testing.T) *url.URL {
 	if dsn == "" {
 		t.Skip("MPMETER_TEST_POSTGRES_DSN not set")
 	}
-	admin, err := sql.Open("pgx", dsn)
+	created, err := pgadmin.CreateDatabase(context.Background(), dsn, "mpmeter_multinode")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "mpmeter_multinode_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	u, err := url.Parse(dsn)
+	t.Cleanup(func() { pgadmin.DropDatabase(context.Background(), dsn, created) })
+	u, err := url.Parse(created)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Path = "/" + name
 	return u
 }
 

@@ -1,3 +1,14 @@
+// Command mpmeter-bench is mpmeter's load generator and side-by-side
+// benchmark (package bench): real SigV4-signed awsJson requests against
+// in-process servers on SQLite and PostgreSQL and the storage-off ceiling,
+// or against a running mpmeter. It is a tool apart from the product: the
+// mpmeter binary does not contain it. scripts/benchmarks.sh runs it to
+// regenerate docs/benchmarks.md.
+//
+//	mpmeter-bench [flags]
+//
+// Flags also come from the environment as MPMETER_BENCH_<FLAG> or from a
+// YAML config file (--config FILE).
 package main
 
 import (
@@ -8,14 +19,28 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mpmeter/mpmeter/bench"
+	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/seed"
 )
 
-const benchUsage = `usage: mpmeter bench [flags]
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+		if !errors.Is(err, cli.ErrUsage) {
+			fmt.Fprintln(os.Stderr, "mpmeter-bench:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const benchUsage = `usage: mpmeter-bench [flags]
 
 Side by side: the same load (real SigV4-signed awsJson requests) against
 in-process servers — mpmeter on SQLite, on PostgreSQL, and the ceiling (the
@@ -23,20 +48,20 @@ same server with the usage write switched off) — one after the other, each
 reported with its ratio to the ceiling. Client and servers share this
 process and its CPUs.
 
-  mpmeter bench                                   sqlite and ceiling, BatchMeterUsage, 10s each
-  mpmeter bench --mix MeterUsage=1 --duration 20s
-  mpmeter bench --postgres-dsn postgres://u@host/db   adds the postgres target (a new database per run)
-  mpmeter bench --growth 10000000                 records/s, p99, report time, bytes/record as the store grows
-  mpmeter bench --endpoint http://host:8080       a running server seeded with: mpmeter bench --write-seed FILE
+  mpmeter-bench                                   sqlite and ceiling, BatchMeterUsage, 10s each
+  mpmeter-bench --mix MeterUsage=1 --duration 20s
+  mpmeter-bench --postgres-dsn postgres://u@host/db   adds the postgres target (a new database per run)
+  mpmeter-bench --growth 10000000                 records/s, p99, report time, bytes/record as the store grows
+  mpmeter-bench --endpoint http://host:8080       a running server seeded with: mpmeter-bench --write-seed FILE
 
 Flags also come from the environment as MPMETER_BENCH_<FLAG> (e.g.
 MPMETER_BENCH_POSTGRES_DSN) or from --config FILE.
 
 `
 
-// benchCommand: "mpmeter bench".
-func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+// run is the command, with its environment passed in for tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("mpmeter-bench", flag.ContinueOnError)
 	targets := fs.String("targets", "", "comma-separated targets: sqlite, postgres, postgres2 (two nodes on one database), ceiling (default sqlite,ceiling, plus postgres when a DSN is given)")
 	pgDSN := fs.String("postgres-dsn", "", "PostgreSQL server URL for the postgres targets; each run creates (and drops) a database bench_<random> there")
 	duration := fs.Duration("duration", 10*time.Second, "measured time per target (and per growth checkpoint)")
@@ -63,9 +88,9 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
 	}
-	// Only MPMETER_BENCH_* variables configure bench (MPMETER_SEED is
-	// serve's seed, not the benchmark's).
-	if err := parseFlagsEnv(fs, args, "MPMETER_BENCH_", getenv, stderr); err != nil {
+	// Only MPMETER_BENCH_* variables configure the benchmark (MPMETER_SEED
+	// is serve's seed, not the benchmark's).
+	if err := cli.ParseFlags(fs, args, "MPMETER_BENCH_", getenv, stderr); err != nil {
 		return err
 	}
 	if *render != "" {
@@ -91,9 +116,9 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if *quiet {
 		progress = nil
 	}
-	command := "mpmeter bench"
+	command := "mpmeter-bench"
 	for _, a := range args {
-		command += " " + shellQuote(redactDSN(a)) // no passwords in the docs
+		command += " " + shellQuote(cli.RedactDSN(a)) // no passwords in the docs
 	}
 
 	// How big a marketplace: enough slots that no run repeats one.
@@ -129,7 +154,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if err := os.WriteFile(*writeSeed, b, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote the bench marketplace (%d customers, %d workloads) to %s\nserve it: mpmeter serve --seed %s --db FILE\nthen:     mpmeter bench --endpoint URL --customers %d --workloads %d\n",
+		fmt.Fprintf(stdout, "wrote the bench marketplace (%d customers, %d workloads) to %s\nserve it: mpmeter serve --seed %s --db FILE\nthen:     mpmeter-bench --endpoint URL --customers %d --workloads %d\n",
 			size.Customers, size.Workloads, *writeSeed, *writeSeed, size.Customers, size.Workloads)
 		return nil
 	}
@@ -206,7 +231,7 @@ func benchEndpoint(ctx context.Context, endpoint string, m *seed.File, key, secr
 	}
 	load.Plan, load.Endpoint, load.Target = plan, endpoint, "external"
 	if progress != nil {
-		fmt.Fprintf(progress, "external %s: %d workers for %s (+%s warm-up); the server must hold the same marketplace (mpmeter bench --write-seed) and no usage of the last 6 hours from an earlier run\n",
+		fmt.Fprintf(progress, "external %s: %d workers for %s (+%s warm-up); the server must hold the same marketplace (mpmeter-bench --write-seed) and no usage of the last 6 hours from an earlier run\n",
 			endpoint, load.Concurrency, load.Duration, load.Warmup)
 	}
 	res := bench.TargetResult{Target: "external"}

@@ -1,4 +1,4 @@
-package server
+package bench
 
 import (
 	"context"
@@ -6,10 +6,12 @@ import (
 	"github.com/mpmeter/mpmeter"
 )
 
-// discardUsage is a Store whose RecordUsage stores nothing and reports every
-// record as created. It is the benchmark's ceiling: the same HTTP, SigV4,
-// validation and marketplace path as a real server, with the usage write
-// switched off. Never use it to serve clients: it loses everything.
+// discardUsage is the ceiling target's store: a Store whose RecordUsage
+// stores nothing and reports every record as created. The server in front
+// of it runs the same HTTP, SigV4, validation and marketplace path as a real
+// one, with the usage write switched off, which is what the storing targets
+// are compared with. It lives here, not in the server, because it loses
+// everything: nothing but the benchmark may serve with it.
 type discardUsage struct {
 	mpmeter.Store
 }
