@@ -558,6 +558,17 @@ func (rv *resolver) token(i int, t RegistrationToken) RegistrationToken {
 	return rt
 }
 
+// Target is the part of an mpmeter.Store that Apply writes to: the Put
+// methods, and RegistrationToken to keep a stored token's times.
+type Target interface {
+	PutAccount(ctx context.Context, a mpmeter.Account) error
+	PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error
+	PutProduct(ctx context.Context, p mpmeter.Product) error
+	PutSubscription(ctx context.Context, s mpmeter.Subscription) error
+	RegistrationToken(ctx context.Context, token string) (mpmeter.RegistrationToken, error)
+	PutRegistrationToken(ctx context.Context, t mpmeter.RegistrationToken) error
+}
+
 // Apply validates f and puts everything it describes into st, in dependency
 // order: accounts, access keys, products, subscriptions, registration tokens.
 // It is idempotent: applying the same file again, at any later time, changes
@@ -566,7 +577,7 @@ func (rv *resolver) token(i int, t RegistrationToken) RegistrationToken {
 // unless the file gives expires_at, expires tokenTTL later; a token already in
 // the store keeps its times, except that an explicit expires_at replaces its
 // expiry. Summary counts the items put.
-func (f *File) Apply(ctx context.Context, st mpmeter.Store, now time.Time, tokenTTL time.Duration) (Summary, error) {
+func (f *File) Apply(ctx context.Context, st Target, now time.Time, tokenTTL time.Duration) (Summary, error) {
 	var sum Summary
 	r, err := f.resolve()
 	if err != nil {
