@@ -95,6 +95,10 @@ type Product struct {
 	Seller     string   `yaml:"seller"` // an account id of the file
 	Type       string   `yaml:"type"`   // saas, ami or container
 	Dimensions []string `yaml:"dimensions,flow"`
+	// ConcurrentAgreements (SaaS only) lets a buyer hold several agreements
+	// for the product at once; its subscriptions have no customer
+	// identifier and are metered by account id and license ARN.
+	ConcurrentAgreements bool `yaml:"concurrent_agreements,omitempty"`
 }
 
 // Subscription is a buyer's agreement for a product.
@@ -102,7 +106,8 @@ type Subscription struct {
 	Account string `yaml:"account"`
 	Product string `yaml:"product"`
 	// CustomerIdentifier is derived from Account and Product when empty
-	// (CustomerIdentifierFor).
+	// (CustomerIdentifierFor), except for a product with concurrent
+	// agreements, whose subscriptions have none.
 	CustomerIdentifier string `yaml:"customer_identifier,omitempty"`
 	// LicenseArn is derived from Account and Product when empty
 	// (LicenseArnFor).
@@ -117,7 +122,9 @@ type RegistrationToken struct {
 	Account string `yaml:"account"`
 	Product string `yaml:"product"`
 	// LicenseArn picks one of the account's subscriptions to the product;
-	// empty means its only (or first) one.
+	// empty means its only (or first) one. A token of a product with
+	// concurrent agreements names one agreement: Resolved fills in the
+	// account's only one, and an account with several needs it.
 	LicenseArn string `yaml:"license_arn,omitempty"`
 	// ExpiresAt is when the token stops resolving; nil means tokenTTL after
 	// the token is first applied.
@@ -314,14 +321,15 @@ func itemName(list string, i int, id string) string {
 // resolver validates a seed file one entity at a time and remembers what
 // the later entities refer to.
 type resolver struct {
-	errs      problems
-	accounts  map[string]string // account id -> item name
-	keys      map[string]string // access key id -> item name
-	products  map[string]string // product code -> item name
-	arns      map[string]string // license ARN -> item name
-	customers map[subKey]string // (product, customer id) -> item name
-	subsOf    map[subKey][]string
-	tokens    map[string]string // token -> item name
+	errs       problems
+	accounts   map[string]string // account id -> item name
+	keys       map[string]string // access key id -> item name
+	products   map[string]string // product code -> item name
+	concurrent map[string]bool   // product codes with concurrent agreements
+	arns       map[string]string // license ARN -> item name
+	customers  map[subKey]string // (product, customer id) -> item name
+	subsOf     map[subKey][]string
+	tokens     map[string]string // token -> item name
 }
 
 // subKey is a pair of names: (account, product) in subsOf, (product,
@@ -330,13 +338,14 @@ type subKey struct{ a, b string }
 
 func (f *File) resolve() (*File, error) {
 	rv := &resolver{
-		accounts:  map[string]string{},
-		keys:      map[string]string{},
-		products:  map[string]string{},
-		arns:      map[string]string{},
-		customers: map[subKey]string{},
-		subsOf:    map[subKey][]string{},
-		tokens:    map[string]string{},
+		accounts:   map[string]string{},
+		keys:       map[string]string{},
+		products:   map[string]string{},
+		concurrent: map[string]bool{},
+		arns:       map[string]string{},
+		customers:  map[subKey]string{},
+		subsOf:     map[subKey][]string{},
+		tokens:     map[string]string{},
 	}
 	r := &File{}
 	for i, a := range f.Accounts {
@@ -448,7 +457,13 @@ func (rv *resolver) product(i int, p Product) Product {
 		}
 		dims[d] = true
 	}
-	return Product{Code: p.Code, Seller: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...)}
+	if p.ConcurrentAgreements {
+		if p.Type != mpmeter.ProductSaaS {
+			rv.errs.add(item, "concurrent_agreements: only saas products have them, not %q", p.Type)
+		}
+		rv.concurrent[p.Code] = true
+	}
+	return Product{Code: p.Code, Seller: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements}
 }
 
 // subscription checks the i-th subscription and fills in its generated
@@ -490,6 +505,15 @@ func (rv *resolver) subscription(i int, s Subscription) Subscription {
 		}
 	} else {
 		rv.arns[rs.LicenseArn] = item
+	}
+	if rv.concurrent[s.Product] {
+		// Identified by account and license ARN only.
+		if rs.CustomerIdentifier != "" {
+			rv.errs.add(item, "customer_identifier: product %q has concurrent agreements, whose subscriptions have no customer identifier", s.Product)
+		}
+		sk := subKey{s.Account, s.Product}
+		rv.subsOf[sk] = append(rv.subsOf[sk], rs.LicenseArn)
+		return rs
 	}
 	generatedCustomer := rs.CustomerIdentifier == ""
 	if generatedCustomer {
@@ -541,6 +565,7 @@ func (rv *resolver) token(i int, t RegistrationToken) RegistrationToken {
 	default:
 		okProduct = true
 	}
+	rt := t
 	if okAccount && okProduct {
 		subs := rv.subsOf[subKey{t.Account, t.Product}]
 		switch {
@@ -548,9 +573,12 @@ func (rv *resolver) token(i int, t RegistrationToken) RegistrationToken {
 			rv.errs.add(item, "account %q has no subscription to product %q in the seed", t.Account, t.Product)
 		case t.LicenseArn != "" && !oneOf(t.LicenseArn, subs):
 			rv.errs.add(item, "license_arn %q is not one of account %q's subscriptions to product %q", t.LicenseArn, t.Account, t.Product)
+		case t.LicenseArn == "" && rv.concurrent[t.Product] && len(subs) > 1:
+			rv.errs.add(item, "license_arn is missing: account %q holds %d concurrent agreements for product %q and a token names one", t.Account, len(subs), t.Product)
+		case t.LicenseArn == "" && rv.concurrent[t.Product]:
+			rt.LicenseArn = subs[0] // the token names the one agreement
 		}
 	}
-	rt := t
 	if t.ExpiresAt != nil {
 		e := *t.ExpiresAt
 		rt.ExpiresAt = &e
@@ -609,7 +637,7 @@ func (f *File) Apply(ctx context.Context, st Target, now time.Time, tokenTTL tim
 		}
 	}
 	for _, p := range r.Products {
-		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...)}
+		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements}
 		if err := st.PutProduct(ctx, prod); err != nil {
 			return sum, fmt.Errorf("seed: product %s: %w", p.Code, err)
 		}
