@@ -50,6 +50,12 @@ type Product struct {
 	SellerAccountID string
 	Type            string // one of the Product constants
 	Dimensions      []string
+	// ConcurrentAgreements marks a SaaS product integrated the way AWS asks
+	// of new SaaS products since June 2026: a buyer may hold several
+	// agreements (licenses) for it at once, its subscriptions have no
+	// CustomerIdentifier, and usage names the customer by
+	// CustomerAWSAccountId and LicenseArn only.
+	ConcurrentAgreements bool
 }
 
 // HasDimension reports whether name is one of p's dimensions.

@@ -76,6 +76,15 @@ const (
 	TokenCancelled = "demo-token-cancelled"
 	TokenOther     = "demo-token-other"
 	TokenExpired   = "demo-token-expired"
+
+	// CAProduct is the demo's SaaS product with concurrent agreements:
+	// BuyerAccount holds two, CALicense1 and CALicense2, whose registration
+	// tokens are TokenCA1 and TokenCA2.
+	CAProduct  = "exampleca1"
+	CALicense1 = "arn:aws:license-manager::444455556666:license/l-0ca1000000000001"
+	CALicense2 = "arn:aws:license-manager::444455556666:license/l-0ca2000000000002"
+	TokenCA1   = "demo-token-ca-1"
+	TokenCA2   = "demo-token-ca-2"
 )
 
 // Server is a running in-process mpmeter.

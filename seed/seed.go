@@ -97,6 +97,10 @@ type Product struct {
 	Seller     string   `yaml:"seller"` // an account id of the file
 	Type       string   `yaml:"type"`   // saas, ami or container
 	Dimensions []string `yaml:"dimensions,flow"`
+	// ConcurrentAgreements (SaaS only) lets a buyer hold several agreements
+	// for the product at once; its subscriptions have no customer
+	// identifier and are metered by account id and license ARN.
+	ConcurrentAgreements bool `yaml:"concurrent_agreements,omitempty"`
 }
 
 // Subscription is a buyer's agreement for a product.
@@ -104,7 +108,8 @@ type Subscription struct {
 	Account string `yaml:"account"`
 	Product string `yaml:"product"`
 	// CustomerIdentifier is derived from Account and Product when empty
-	// (CustomerIdentifierFor).
+	// (CustomerIdentifierFor), except for a product with concurrent
+	// agreements, whose subscriptions have none.
 	CustomerIdentifier string `yaml:"customer_identifier,omitempty"`
 	// LicenseArn is derived from Account and Product when empty
 	// (LicenseArnFor).
@@ -119,7 +124,9 @@ type RegistrationToken struct {
 	Account string `yaml:"account"`
 	Product string `yaml:"product"`
 	// LicenseArn picks one of the account's subscriptions to the product;
-	// empty means its only (or first) one.
+	// empty means its only (or first) one. A token of a product with
+	// concurrent agreements names one agreement: Resolved fills in the
+	// account's only one, and an account with several needs it.
 	LicenseArn string `yaml:"license_arn,omitempty"`
 	// ExpiresAt is when the token stops resolving; nil means tokenTTL after
 	// the token is first applied.
@@ -313,216 +320,283 @@ func itemName(list string, i int, id string) string {
 	return fmt.Sprintf("%s[%d] (%s)", list, i, id)
 }
 
+// resolver validates a seed file one entity at a time and remembers what
+// the later entities refer to.
+type resolver struct {
+	errs       problems
+	accounts   map[string]string // account id -> item name
+	keys       map[string]string // access key id -> item name
+	products   map[string]string // product code -> item name
+	concurrent map[string]bool   // product codes with concurrent agreements
+	arns       map[string]string // license ARN -> item name
+	customers  map[subKey]string // (product, customer id) -> item name
+	subsOf     map[subKey][]string
+	tokens     map[string]string // token -> item name
+}
+
+// subKey is a pair of names: (account, product) in subsOf, (product,
+// customer identifier) in customers.
+type subKey struct{ a, b string }
+
 func (f *File) resolve() (*File, error) {
-	var errs problems
+	rv := &resolver{
+		accounts:   map[string]string{},
+		keys:       map[string]string{},
+		products:   map[string]string{},
+		concurrent: map[string]bool{},
+		arns:       map[string]string{},
+		customers:  map[subKey]string{},
+		subsOf:     map[subKey][]string{},
+		tokens:     map[string]string{},
+	}
 	r := &File{}
-
-	// Accounts and access keys.
-	accounts := map[string]string{} // id -> item name
-	keys := map[string]string{}
 	for i, a := range f.Accounts {
-		item := itemName("accounts", i, a.ID)
-		switch {
-		case a.ID == "":
-			errs.add(item, "id is missing")
-		case !accountIDRe.MatchString(a.ID):
-			errs.add(item, "id %q is not a 12-digit AWS account id", a.ID)
-		case accounts[a.ID] != "":
-			errs.add(item, "id %q is also the id of %s", a.ID, accounts[a.ID])
-		default:
-			accounts[a.ID] = item
-		}
-		ra := Account{ID: a.ID, Name: a.Name}
-		for j, k := range a.AccessKeys {
-			kitem := itemName(fmt.Sprintf("accounts[%d].access_keys", i), j, k.ID)
-			switch {
-			case k.ID == "":
-				errs.add(kitem, "id is missing")
-			case !accessKeyIDRe.MatchString(k.ID):
-				errs.add(kitem, "id %q is not an access key id (16 to 128 characters, A-Z and 0-9)", k.ID)
-			case keys[k.ID] != "":
-				errs.add(kitem, "id %q is also the id of %s", k.ID, keys[k.ID])
-			default:
-				keys[k.ID] = kitem
-			}
-			if k.Secret == "" {
-				errs.add(kitem, "secret is missing")
-			}
-			rk := k
-			if w := k.Workload; w != nil {
-				if w.ID == "" {
-					errs.add(kitem, "workload id is missing")
-				}
-				if !oneOf(w.Platform, platforms) {
-					errs.add(kitem, "workload platform %q is not one of %s", w.Platform, strings.Join(platforms, ", "))
-				}
-				if !regionRe.MatchString(w.Region) {
-					errs.add(kitem, "workload region %q is not an AWS region such as us-east-1", w.Region)
-				}
-				wc := *w
-				rk.Workload = &wc
-			}
-			ra.AccessKeys = append(ra.AccessKeys, rk)
-		}
-		r.Accounts = append(r.Accounts, ra)
+		r.Accounts = append(r.Accounts, rv.account(i, a))
 	}
-
-	// Products.
-	products := map[string]string{}
 	for i, p := range f.Products {
-		item := itemName("products", i, p.Code)
-		n := utf8.RuneCountInString(p.Code)
-		switch {
-		case p.Code == "":
-			errs.add(item, "code is missing")
-		case n > 255 || !productCodeRe.MatchString(p.Code):
-			errs.add(item, "code %q is not a product code (1 to 255 characters of A-Z, a-z, 0-9 and -/=:_.@)", p.Code)
-		case products[p.Code] != "":
-			errs.add(item, "code %q is also the code of %s", p.Code, products[p.Code])
-		default:
-			products[p.Code] = item
-		}
-		switch {
-		case p.Seller == "":
-			errs.add(item, "seller is missing")
-		case accounts[p.Seller] == "":
-			errs.add(item, "seller %q is not an account in the seed", p.Seller)
-		}
-		if !oneOf(p.Type, productTypes) {
-			errs.add(item, "type %q is not one of %s", p.Type, strings.Join(productTypes, ", "))
-		}
-		if len(p.Dimensions) == 0 {
-			errs.add(item, "dimensions: a product needs at least one")
-		}
-		dims := map[string]bool{}
-		for _, d := range p.Dimensions {
-			switch n := utf8.RuneCountInString(d); {
-			case n == 0:
-				errs.add(item, "dimension names must not be empty")
-			case n > 255:
-				errs.add(item, "dimension %q is longer than 255 characters", d)
-			case dims[d]:
-				errs.add(item, "dimension %q is listed twice", d)
-			}
-			dims[d] = true
-		}
-		r.Products = append(r.Products, Product{Code: p.Code, Seller: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...)})
+		r.Products = append(r.Products, rv.product(i, p))
 	}
-
-	// Subscriptions.
-	type subKey struct{ account, product string }
-	arns := map[string]string{}      // license ARN -> item
-	customers := map[subKey]string{} // (product, customer id) -> item
-	subsOf := map[subKey][]string{}  // (account, product) -> license ARNs
 	for i, s := range f.Subscriptions {
-		item := itemName("subscriptions", i, s.Account+"/"+s.Product)
-		if s.Account == "" && s.Product == "" {
-			item = itemName("subscriptions", i, "")
-		}
-		switch {
-		case s.Account == "":
-			errs.add(item, "account is missing")
-		case accounts[s.Account] == "":
-			errs.add(item, "account %q is not an account in the seed", s.Account)
-		}
-		switch {
-		case s.Product == "":
-			errs.add(item, "product is missing")
-		case products[s.Product] == "":
-			errs.add(item, "product %q is not a product in the seed", s.Product)
-		}
-		rs := s
-		if rs.Status == "" {
-			rs.Status = mpmeter.SubscriptionActive
-		} else if !oneOf(rs.Status, statuses) {
-			errs.add(item, "status %q is not one of %s", rs.Status, strings.Join(statuses, ", "))
-		}
-		generatedArn := rs.LicenseArn == ""
-		if generatedArn {
-			rs.LicenseArn = LicenseArnFor(s.Account, s.Product)
-		} else if !licenseArnRe.MatchString(rs.LicenseArn) {
-			errs.add(item, "license_arn %q is not a license ARN", rs.LicenseArn)
-		}
-		if other := arns[rs.LicenseArn]; other != "" {
-			if generatedArn {
-				errs.add(item, "subscribes the same account to the same product as %s; give them distinct license_arn values", other)
-			} else {
-				errs.add(item, "license_arn %q is also the license ARN of %s", rs.LicenseArn, other)
-			}
-		} else {
-			arns[rs.LicenseArn] = item
-		}
-		generatedCustomer := rs.CustomerIdentifier == ""
-		if generatedCustomer {
-			rs.CustomerIdentifier = CustomerIdentifierFor(s.Account, s.Product)
-		} else if utf8.RuneCountInString(rs.CustomerIdentifier) > 255 {
-			errs.add(item, "customer_identifier %q is longer than 255 characters", rs.CustomerIdentifier)
-		}
-		ck := subKey{s.Product, rs.CustomerIdentifier}
-		if other := customers[ck]; other != "" {
-			if generatedCustomer {
-				errs.add(item, "its generated customer_identifier %q is also the customer identifier of %s; give one of them a customer_identifier", rs.CustomerIdentifier, other)
-			} else {
-				errs.add(item, "customer_identifier %q is also the customer identifier of %s for product %q", rs.CustomerIdentifier, other, s.Product)
-			}
-		} else {
-			customers[ck] = item
-		}
-		sk := subKey{s.Account, s.Product}
-		subsOf[sk] = append(subsOf[sk], rs.LicenseArn)
-		r.Subscriptions = append(r.Subscriptions, rs)
+		r.Subscriptions = append(r.Subscriptions, rv.subscription(i, s))
 	}
-
-	// Registration tokens.
-	tokens := map[string]string{}
 	for i, t := range f.RegistrationTokens {
-		item := itemName("registration_tokens", i, t.Token)
-		switch {
-		case t.Token == "":
-			errs.add(item, "token is missing")
-		case tokens[t.Token] != "":
-			errs.add(item, "token %q is also the token of %s", t.Token, tokens[t.Token])
-		default:
-			tokens[t.Token] = item
-		}
-		okAccount, okProduct := false, false
-		switch {
-		case t.Account == "":
-			errs.add(item, "account is missing")
-		case accounts[t.Account] == "":
-			errs.add(item, "account %q is not an account in the seed", t.Account)
-		default:
-			okAccount = true
-		}
-		switch {
-		case t.Product == "":
-			errs.add(item, "product is missing")
-		case products[t.Product] == "":
-			errs.add(item, "product %q is not a product in the seed", t.Product)
-		default:
-			okProduct = true
-		}
-		if okAccount && okProduct {
-			subs := subsOf[subKey{t.Account, t.Product}]
-			switch {
-			case len(subs) == 0:
-				errs.add(item, "account %q has no subscription to product %q in the seed", t.Account, t.Product)
-			case t.LicenseArn != "" && !oneOf(t.LicenseArn, subs):
-				errs.add(item, "license_arn %q is not one of account %q's subscriptions to product %q", t.LicenseArn, t.Account, t.Product)
-			}
-		}
-		rt := t
-		if t.ExpiresAt != nil {
-			e := *t.ExpiresAt
-			rt.ExpiresAt = &e
-		}
-		r.RegistrationTokens = append(r.RegistrationTokens, rt)
+		r.RegistrationTokens = append(r.RegistrationTokens, rv.token(i, t))
 	}
-
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(rv.errs) > 0 {
+		return nil, errors.Join(rv.errs...)
 	}
 	return r, nil
+}
+
+// account checks the i-th account and its access keys.
+func (rv *resolver) account(i int, a Account) Account {
+	item := itemName("accounts", i, a.ID)
+	switch {
+	case a.ID == "":
+		rv.errs.add(item, "id is missing")
+	case !accountIDRe.MatchString(a.ID):
+		rv.errs.add(item, "id %q is not a 12-digit AWS account id", a.ID)
+	case rv.accounts[a.ID] != "":
+		rv.errs.add(item, "id %q is also the id of %s", a.ID, rv.accounts[a.ID])
+	default:
+		rv.accounts[a.ID] = item
+	}
+	ra := Account{ID: a.ID, Name: a.Name}
+	for j, k := range a.AccessKeys {
+		ra.AccessKeys = append(ra.AccessKeys, rv.accessKey(itemName(fmt.Sprintf("accounts[%d].access_keys", i), j, k.ID), k))
+	}
+	return ra
+}
+
+// accessKey checks one access key, named item in errors.
+func (rv *resolver) accessKey(item string, k AccessKey) AccessKey {
+	switch {
+	case k.ID == "":
+		rv.errs.add(item, "id is missing")
+	case !accessKeyIDRe.MatchString(k.ID):
+		rv.errs.add(item, "id %q is not an access key id (16 to 128 characters, A-Z and 0-9)", k.ID)
+	case rv.keys[k.ID] != "":
+		rv.errs.add(item, "id %q is also the id of %s", k.ID, rv.keys[k.ID])
+	default:
+		rv.keys[k.ID] = item
+	}
+	if k.Secret == "" {
+		rv.errs.add(item, "secret is missing")
+	}
+	rk := k
+	if w := k.Workload; w != nil {
+		if w.ID == "" {
+			rv.errs.add(item, "workload id is missing")
+		}
+		if !oneOf(w.Platform, platforms) {
+			rv.errs.add(item, "workload platform %q is not one of %s", w.Platform, strings.Join(platforms, ", "))
+		}
+		if !regionRe.MatchString(w.Region) {
+			rv.errs.add(item, "workload region %q is not an AWS region such as us-east-1", w.Region)
+		}
+		wc := *w
+		rk.Workload = &wc
+	}
+	return rk
+}
+
+// product checks the i-th product; its seller must be an account already
+// seen.
+func (rv *resolver) product(i int, p Product) Product {
+	item := itemName("products", i, p.Code)
+	n := utf8.RuneCountInString(p.Code)
+	switch {
+	case p.Code == "":
+		rv.errs.add(item, "code is missing")
+	case n > 255 || !productCodeRe.MatchString(p.Code):
+		rv.errs.add(item, "code %q is not a product code (1 to 255 characters of A-Z, a-z, 0-9 and -/=:_.@)", p.Code)
+	case rv.products[p.Code] != "":
+		rv.errs.add(item, "code %q is also the code of %s", p.Code, rv.products[p.Code])
+	default:
+		rv.products[p.Code] = item
+	}
+	switch {
+	case p.Seller == "":
+		rv.errs.add(item, "seller is missing")
+	case rv.accounts[p.Seller] == "":
+		rv.errs.add(item, "seller %q is not an account in the seed", p.Seller)
+	}
+	if !oneOf(p.Type, productTypes) {
+		rv.errs.add(item, "type %q is not one of %s", p.Type, strings.Join(productTypes, ", "))
+	}
+	if len(p.Dimensions) == 0 {
+		rv.errs.add(item, "dimensions: a product needs at least one")
+	}
+	dims := map[string]bool{}
+	for _, d := range p.Dimensions {
+		switch n := utf8.RuneCountInString(d); {
+		case n == 0:
+			rv.errs.add(item, "dimension names must not be empty")
+		case n > 255:
+			rv.errs.add(item, "dimension %q is longer than 255 characters", d)
+		case dims[d]:
+			rv.errs.add(item, "dimension %q is listed twice", d)
+		}
+		dims[d] = true
+	}
+	if p.ConcurrentAgreements {
+		if p.Type != mpmeter.ProductSaaS {
+			rv.errs.add(item, "concurrent_agreements: only saas products have them, not %q", p.Type)
+		}
+		rv.concurrent[p.Code] = true
+	}
+	return Product{Code: p.Code, Seller: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements}
+}
+
+// subscription checks the i-th subscription and fills in its generated
+// values; its account and product must have been seen.
+func (rv *resolver) subscription(i int, s Subscription) Subscription {
+	item := itemName("subscriptions", i, s.Account+"/"+s.Product)
+	if s.Account == "" && s.Product == "" {
+		item = itemName("subscriptions", i, "")
+	}
+	switch {
+	case s.Account == "":
+		rv.errs.add(item, "account is missing")
+	case rv.accounts[s.Account] == "":
+		rv.errs.add(item, "account %q is not an account in the seed", s.Account)
+	}
+	switch {
+	case s.Product == "":
+		rv.errs.add(item, "product is missing")
+	case rv.products[s.Product] == "":
+		rv.errs.add(item, "product %q is not a product in the seed", s.Product)
+	}
+	rs := s
+	if rs.Status == "" {
+		rs.Status = mpmeter.SubscriptionActive
+	} else if !oneOf(rs.Status, statuses) {
+		rv.errs.add(item, "status %q is not one of %s", rs.Status, strings.Join(statuses, ", "))
+	}
+	generatedArn := rs.LicenseArn == ""
+	if generatedArn {
+		rs.LicenseArn = LicenseArnFor(s.Account, s.Product)
+	} else if !licenseArnRe.MatchString(rs.LicenseArn) {
+		rv.errs.add(item, "license_arn %q is not a license ARN", rs.LicenseArn)
+	}
+	if other := rv.arns[rs.LicenseArn]; other != "" {
+		if generatedArn {
+			rv.errs.add(item, "subscribes the same account to the same product as %s; give them distinct license_arn values", other)
+		} else {
+			rv.errs.add(item, "license_arn %q is also the license ARN of %s", rs.LicenseArn, other)
+		}
+	} else {
+		rv.arns[rs.LicenseArn] = item
+	}
+	if rv.concurrent[s.Product] {
+		// Identified by account and license ARN only.
+		if rs.CustomerIdentifier != "" {
+			rv.errs.add(item, "customer_identifier: product %q has concurrent agreements, whose subscriptions have no customer identifier", s.Product)
+		}
+		sk := subKey{s.Account, s.Product}
+		rv.subsOf[sk] = append(rv.subsOf[sk], rs.LicenseArn)
+		return rs
+	}
+	generatedCustomer := rs.CustomerIdentifier == ""
+	if generatedCustomer {
+		rs.CustomerIdentifier = CustomerIdentifierFor(s.Account, s.Product)
+	} else if utf8.RuneCountInString(rs.CustomerIdentifier) > 255 {
+		rv.errs.add(item, "customer_identifier %q is longer than 255 characters", rs.CustomerIdentifier)
+	}
+	ck := subKey{s.Product, rs.CustomerIdentifier}
+	if other := rv.customers[ck]; other != "" {
+		if generatedCustomer {
+			rv.errs.add(item, "its generated customer_identifier %q is also the customer identifier of %s; give one of them a customer_identifier", rs.CustomerIdentifier, other)
+		} else {
+			rv.errs.add(item, "customer_identifier %q is also the customer identifier of %s for product %q", rs.CustomerIdentifier, other, s.Product)
+		}
+	} else {
+		rv.customers[ck] = item
+	}
+	sk := subKey{s.Account, s.Product}
+	rv.subsOf[sk] = append(rv.subsOf[sk], rs.LicenseArn)
+	return rs
+}
+
+// token checks the i-th registration token; its account must subscribe to
+// its product in the file.
+func (rv *resolver) token(i int, t RegistrationToken) RegistrationToken {
+	item := itemName("registration_tokens", i, t.Token)
+	switch {
+	case t.Token == "":
+		rv.errs.add(item, "token is missing")
+	case rv.tokens[t.Token] != "":
+		rv.errs.add(item, "token %q is also the token of %s", t.Token, rv.tokens[t.Token])
+	default:
+		rv.tokens[t.Token] = item
+	}
+	okAccount, okProduct := false, false
+	switch {
+	case t.Account == "":
+		rv.errs.add(item, "account is missing")
+	case rv.accounts[t.Account] == "":
+		rv.errs.add(item, "account %q is not an account in the seed", t.Account)
+	default:
+		okAccount = true
+	}
+	switch {
+	case t.Product == "":
+		rv.errs.add(item, "product is missing")
+	case rv.products[t.Product] == "":
+		rv.errs.add(item, "product %q is not a product in the seed", t.Product)
+	default:
+		okProduct = true
+	}
+	rt := t
+	if okAccount && okProduct {
+		subs := rv.subsOf[subKey{t.Account, t.Product}]
+		switch {
+		case len(subs) == 0:
+			rv.errs.add(item, "account %q has no subscription to product %q in the seed", t.Account, t.Product)
+		case t.LicenseArn != "" && !oneOf(t.LicenseArn, subs):
+			rv.errs.add(item, "license_arn %q is not one of account %q's subscriptions to product %q", t.LicenseArn, t.Account, t.Product)
+		case t.LicenseArn == "" && rv.concurrent[t.Product] && len(subs) > 1:
+			rv.errs.add(item, "license_arn is missing: account %q holds %d concurrent agreements for product %q and a token names one", t.Account, len(subs), t.Product)
+		case t.LicenseArn == "" && rv.concurrent[t.Product]:
+			rt.LicenseArn = subs[0] // the token names the one agreement
+		}
+	}
+	if t.ExpiresAt != nil {
+		e := *t.ExpiresAt
+		rt.ExpiresAt = &e
+	}
+	return rt
+}
+
+// Target is the part of an mpmeter.Store that Apply writes to: the Put
+// methods, and RegistrationToken to keep a stored token's times.
+type Target interface {
+	PutAccount(ctx context.Context, a mpmeter.Account) error
+	PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error
+	PutProduct(ctx context.Context, p mpmeter.Product) error
+	PutSubscription(ctx context.Context, s mpmeter.Subscription) error
+	RegistrationToken(ctx context.Context, token string) (mpmeter.RegistrationToken, error)
+	PutRegistrationToken(ctx context.Context, t mpmeter.RegistrationToken) error
 }
 
 // Apply validates f and puts everything it describes into st, in dependency
@@ -533,7 +607,7 @@ func (f *File) resolve() (*File, error) {
 // unless the file gives expires_at, expires tokenTTL later; a token already in
 // the store keeps its times, except that an explicit expires_at replaces its
 // expiry. Summary counts the items put.
-func (f *File) Apply(ctx context.Context, st mpmeter.Store, now time.Time, tokenTTL time.Duration) (Summary, error) {
+func (f *File) Apply(ctx context.Context, st Target, now time.Time, tokenTTL time.Duration) (Summary, error) {
 	return f.ApplyConcurrently(ctx, st, now, tokenTTL, 1)
 }
 
@@ -543,7 +617,7 @@ func (f *File) Apply(ctx context.Context, st mpmeter.Store, now time.Time, token
 // PostgreSQL store) takes a large seed many times faster so; the benchmark
 // seeds its generated marketplaces this way. After an error, puts already
 // in flight finish and the rest are not made.
-func (f *File) ApplyConcurrently(ctx context.Context, st mpmeter.Store, now time.Time, tokenTTL time.Duration, workers int) (Summary, error) {
+func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, tokenTTL time.Duration, workers int) (Summary, error) {
 	var sum Summary
 	r, err := f.resolve()
 	if err != nil {
@@ -595,7 +669,7 @@ func (f *File) ApplyConcurrently(ctx context.Context, st mpmeter.Store, now time
 	sum.AccessKeys = len(keys)
 	err = forEach(ctx, workers, len(r.Products), func(ctx context.Context, i int) error {
 		p := r.Products[i]
-		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...)}
+		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements}
 		if err := st.PutProduct(ctx, prod); err != nil {
 			return fmt.Errorf("seed: product %s: %w", p.Code, err)
 		}

@@ -179,6 +179,11 @@ func invalidLicense(arn string) error {
 // match fail the whole request; a customer without an active agreement does
 // not (CustomerNotSubscribed).
 func (s *Service) batchSubscription(ctx context.Context, p mpmeter.Product, r *mpmeter.UsageRecord, byCustomer map[string]mpmeter.Subscription) (mpmeter.Subscription, bool, error) {
+	if p.ConcurrentAgreements {
+		if err := checkAgreementRecord(p, r); err != nil {
+			return mpmeter.Subscription{}, false, err
+		}
+	}
 	arn := str(r.LicenseArn)
 	if id := str(r.CustomerIdentifier); id != "" {
 		sub, ok := byCustomer[id]

@@ -31,6 +31,9 @@ func (s *Service) ResolveCustomer(ctx context.Context, caller mpmeter.Caller, in
 	if !s.clock.Now().Before(tok.ExpiresAt) {
 		return nil, mpmeter.Errorf(mpmeter.CodeExpiredToken, "The submitted registration token has expired (it expired at %s). Redeem registration tokens as soon as the buyer's browser submits them.", tok.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	if p.ConcurrentAgreements {
+		return s.resolveAgreement(ctx, tok, invalid)
+	}
 	var sub mpmeter.Subscription
 	if tok.LicenseArn != "" {
 		sub, err = s.store.Subscription(ctx, tok.LicenseArn)

@@ -35,10 +35,12 @@ func (s *Store) Product(ctx context.Context, code string) (mpmeter.Product, erro
 	found := false
 	for rows.Next() {
 		var dim sql.NullString
-		if err := rows.Scan(&p.SellerAccountID, &p.Type, &dim); err != nil {
+		var concurrent int64
+		if err := rows.Scan(&p.SellerAccountID, &p.Type, &concurrent, &dim); err != nil {
 			return mpmeter.Product{}, readErr(ctx, err, "product %q", code)
 		}
 		found = true
+		p.ConcurrentAgreements = concurrent != 0
 		if dim.Valid { // NULL: a product without dimensions
 			p.Dimensions = append(p.Dimensions, dim.String)
 		}
@@ -185,9 +187,14 @@ func (s *Store) PutProduct(ctx context.Context, p mpmeter.Product) error {
 	return s.write(ctx, "PutProduct", func(w *txn) error {
 		// An upsert, not INSERT OR REPLACE: replacing would delete the row,
 		// which the subscriptions' foreign keys forbid.
-		if _, err := w.exec(`INSERT INTO products (code, seller_account_id, type) VALUES (?, ?, ?)
-			ON CONFLICT (code) DO UPDATE SET seller_account_id = excluded.seller_account_id, type = excluded.type`,
-			p.Code, p.SellerAccountID, p.Type); err != nil {
+		concurrent := 0
+		if p.ConcurrentAgreements {
+			concurrent = 1
+		}
+		if _, err := w.exec(`INSERT INTO products (code, seller_account_id, type, concurrent_agreements) VALUES (?, ?, ?, ?)
+			ON CONFLICT (code) DO UPDATE SET seller_account_id = excluded.seller_account_id, type = excluded.type,
+				concurrent_agreements = excluded.concurrent_agreements`,
+			p.Code, p.SellerAccountID, p.Type, concurrent); err != nil {
 			return err
 		}
 		if _, err := w.exec(`DELETE FROM product_dimensions WHERE product_code = ?`, p.Code); err != nil {

@@ -78,7 +78,7 @@ var readSQL = [numReadStmts]string{
 		FROM access_keys WHERE id = ?`,
 	// One statement, so the product and its dimensions come from one
 	// snapshot even while PutProduct replaces them.
-	rProduct: `SELECT p.seller_account_id, p.type, d.name
+	rProduct: `SELECT p.seller_account_id, p.type, p.concurrent_agreements, d.name
 		FROM products p LEFT JOIN product_dimensions d ON d.product_code = p.code
 		WHERE p.code = ? ORDER BY d.position`,
 	rSubscription:           `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE license_arn = ?`,

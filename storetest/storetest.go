@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"Subscription", testSubscription},
 		{"SubscriptionCustomerClash", testSubscriptionClash},
 		{"SubscriptionsOf", testSubscriptionsOf},
+		{"ConcurrentAgreements", testConcurrentAgreements},
 		{"RegistrationToken", testRegistrationToken},
 		{"RecordUsage", testRecordUsage},
 		{"DedupWithinCall", testDedupWithinCall},

@@ -224,6 +224,7 @@ func printDemo(w io.Writer, endpoint string) {
 Demo marketplace loaded (a temporary database unless --db was given).
   Seller 111122223333:  AWS_ACCESS_KEY_ID=AKIAEXAMPLESELLER001  AWS_SECRET_ACCESS_KEY=seller-secret
   SaaS product exampleprod1 (dimensions users, gigabytes); customer cust-example-1; registration token demo-token-1
+  SaaS product exampleca1 with concurrent agreements: buyer 444455556666 holds two; tokens demo-token-ca-1, demo-token-ca-2
   Buyer workloads (MeterUsage/RegisterUsage): EC2 AKIAEXAMPLEEC2000001/ec2-secret, ECS AKIAEXAMPLEECS000001/ecs-secret
 
 Try it with the AWS CLI:
