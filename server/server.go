@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.KeyEncryptionKey == "" {
 		cfg.Logger.Warn("signing keys are stored unencrypted: set --key-encryption-key (MPMETER_KEY_ENCRYPTION_KEY) to encrypt them at rest")
 	}
-	s.Keys, err = keys.New(st, cfg.Clock, cfg.KeyEncryptionKey)
+	s.Keys, err = keys.New(keys.Config{Store: st, Clock: cfg.Clock, EncryptionKey: cfg.KeyEncryptionKey})
 	if err != nil {
 		return fail(err)
 	}
@@ -132,13 +132,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger.Warn("usage records are discarded (benchmark ceiling mode): nothing metered is stored")
 		serviceStore = discardUsage{st}
 	}
-	s.Service = service.New(serviceStore, cfg.Clock, service.Config{
+	s.Service, err = service.New(service.Config{
+		Store:           serviceStore,
+		Clock:           cfg.Clock,
+		Signer:          s.Keys,
+		Observer:        s.Metrics,
 		UsageWindow:     cfg.UsageWindow,
 		FutureTolerance: cfg.FutureTolerance,
 		ClientTokenTTL:  cfg.ClientTokenTTL,
-	}, s.Keys)
+	})
+	if err != nil {
+		return fail(err)
+	}
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
-	s.Service.SetObserver(s.Metrics)
 	apiOpts := awsjson.Options{Logger: cfg.Logger, Observer: s.Metrics}
 	if cfg.RateLimit > 0 {
 		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
