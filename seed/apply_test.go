@@ -3,6 +3,7 @@ package seed_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -67,9 +68,9 @@ func takeSnapshot(t *testing.T, st mpmeter.Store, f *seed.File) snapshot {
 			t.Fatalf("Subscription(%s): %v", sub.LicenseArn, err)
 		}
 		s.Subscriptions = append(s.Subscriptions, got)
-		got, err = st.SubscriptionByCustomer(ctx, sub.Product, sub.CustomerIdentifier)
+		got, err = subscriptionByCustomer(ctx, st, sub.Product, sub.CustomerIdentifier)
 		if err != nil {
-			t.Fatalf("SubscriptionByCustomer(%s, %s): %v", sub.Product, sub.CustomerIdentifier, err)
+			t.Fatalf("subscriptionByCustomer(%s, %s): %v", sub.Product, sub.CustomerIdentifier, err)
 		}
 		s.ByCustomer = append(s.ByCustomer, got)
 		of, err := st.SubscriptionsOf(ctx, sub.Account, sub.Product)
@@ -132,7 +133,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if want := (mpmeter.Product{Code: "otherprod1", SellerAccountID: "777788889999", Type: "saas", Dimensions: []string{"users"}}); !reflect.DeepEqual(p, want) {
 		t.Errorf("Product = %+v, want %+v", p, want)
 	}
-	s, err := st.SubscriptionByCustomer(ctx, "exampleami1", seed.CustomerIdentifierFor("444455556666", "exampleami1"))
+	s, err := subscriptionByCustomer(ctx, st, "exampleami1", seed.CustomerIdentifierFor("444455556666", "exampleami1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if err != nil || s.CustomerIdentifier != "cust-example-1" || s.AccountID != "444455556666" || s.ProductCode != "exampleprod1" {
 		t.Errorf("explicit subscription = %+v, %v", s, err)
 	}
-	if s, err := st.SubscriptionByCustomer(ctx, "exampleprod1", "cust-cancelled-1"); err != nil || s.Status != mpmeter.SubscriptionCancelled {
+	if s, err := subscriptionByCustomer(ctx, st, "exampleprod1", "cust-cancelled-1"); err != nil || s.Status != mpmeter.SubscriptionCancelled {
 		t.Errorf("cancelled subscription = %+v, %v", s, err)
 	}
 	tok, err := st.RegistrationToken(ctx, "demo-token-1")
@@ -302,8 +303,22 @@ func TestApplyUpdates(t *testing.T) {
 	if p, _ := st.Product(ctx, "exampleprod1"); !reflect.DeepEqual(p.Dimensions, []string{"seats"}) {
 		t.Errorf("product = %+v", p)
 	}
-	s, err := st.SubscriptionByCustomer(ctx, "exampleprod1", "cust-1")
+	s, err := subscriptionByCustomer(ctx, st, "exampleprod1", "cust-1")
 	if err != nil || s.Status != "cancelled" || !s.CreatedAt.Equal(t0) {
 		t.Errorf("subscription = %+v, %v", s, err)
 	}
+}
+
+// subscriptionByCustomer looks up one customer through
+// SubscriptionsByCustomers.
+func subscriptionByCustomer(ctx context.Context, st mpmeter.Store, product, customer string) (mpmeter.Subscription, error) {
+	subs, err := st.SubscriptionsByCustomers(ctx, product, []string{customer})
+	if err != nil {
+		return mpmeter.Subscription{}, err
+	}
+	sub, ok := subs[customer]
+	if !ok {
+		return sub, fmt.Errorf("customer %q of product %q: %w", customer, product, mpmeter.ErrNotFound)
+	}
+	return sub, nil
 }
