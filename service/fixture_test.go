@@ -182,3 +182,44 @@ func tags(kv ...string) []mpmeter.Tag {
 func alloc(q int64, kv ...string) mpmeter.UsageAllocation {
 	return mpmeter.UsageAllocation{AllocatedUsageQuantity: ptr(q), Tags: tags(kv...)}
 }
+
+func TestNewValidatesConfig(t *testing.T) {
+	f := newFixture(t)
+	clock := mpmeter.ClockFunc(func() time.Time { return t0 })
+	for name, cfg := range map[string]service.Config{
+		"no store":                  {Clock: clock},
+		"no clock":                  {Store: f.store},
+		"negative usage window":     {Store: f.store, Clock: clock, UsageWindow: -time.Hour},
+		"negative tolerance":        {Store: f.store, Clock: clock, FutureTolerance: -time.Second},
+		"negative client token ttl": {Store: f.store, Clock: clock, ClientTokenTTL: -time.Second},
+	} {
+		if _, err := service.New(cfg); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+	if _, err := service.New(service.Config{Store: f.store, Clock: clock}); err != nil {
+		t.Errorf("the minimal config: %v", err)
+	}
+}
+
+// The configured window and tolerance are the ones applied.
+func TestConfiguredUsageWindow(t *testing.T) {
+	f := newFixture(t)
+	svc, err := service.New(service.Config{Store: f.store, Clock: mpmeter.ClockFunc(func() time.Time { return t0 }), UsageWindow: time.Hour, FutureTolerance: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at time.Time
+		ok bool
+	}{{t0.Add(-time.Hour), true}, {t0.Add(-time.Hour - time.Second), false}, {t0.Add(time.Minute), true}, {t0.Add(time.Minute + time.Second), false}} {
+		r := rec(f, "users", 1)
+		r.Timestamp = ts(c.at)
+		_, err := svc.BatchMeterUsage(f.ctx, f.caller(sellerKey), batch(saasProduct, r))
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", c.at, err)
+		} else if !c.ok {
+			wantCode(t, err, mpmeter.CodeTimestampOutOfBounds)
+		}
+	}
+}
