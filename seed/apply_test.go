@@ -89,14 +89,6 @@ func takeSnapshot(t *testing.T, st mpmeter.Store, f *seed.File) snapshot {
 	return s
 }
 
-func wantSummary(f *seed.File) seed.Summary {
-	s := seed.Summary{Accounts: len(f.Accounts), Products: len(f.Products), Subscriptions: len(f.Subscriptions), Tokens: len(f.RegistrationTokens)}
-	for _, a := range f.Accounts {
-		s.AccessKeys += len(a.AccessKeys)
-	}
-	return s
-}
-
 func TestApplyDemoIdempotent(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mpmeter.db")

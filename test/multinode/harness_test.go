@@ -8,7 +8,6 @@ package multinode
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -276,10 +275,4 @@ func (p *proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
-}
-
-func contextFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
