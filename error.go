@@ -149,3 +149,8 @@ var (
 	// ErrExists: a create-only row (a signing key version) exists already.
 	ErrExists = errors.New("mpmeter: already exists")
 )
+
+// ErrNoSuchKeyVersion is what a TokenSigner returns (wrapped) for a key
+// version that does not exist: RegisterUsage answers
+// InvalidPublicKeyVersionException.
+var ErrNoSuchKeyVersion = errors.New("mpmeter: no such public key version")

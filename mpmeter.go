@@ -55,3 +55,12 @@ type MeteringService interface {
 	RegisterUsage(ctx context.Context, caller Caller, in *RegisterUsageInput) (*RegisterUsageOutput, error)
 	ResolveCustomer(ctx context.Context, caller Caller, in *ResolveCustomerInput) (*ResolveCustomerOutput, error)
 }
+
+// TokenSigner signs RegisterUsage entitlement tokens (package keys
+// implements it; package service uses it).
+type TokenSigner interface {
+	// Sign returns a JWT over claims signed with key version, and the time
+	// the version was rotated out (zero while it is current). A version that
+	// does not exist is an error wrapping ErrNoSuchKeyVersion.
+	Sign(ctx context.Context, version int, claims map[string]any) (token string, rotatedAt time.Time, err error)
+}

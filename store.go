@@ -30,9 +30,6 @@ type Store interface {
 	Product(ctx context.Context, code string) (Product, error)
 	// Subscription returns the subscription with this license ARN.
 	Subscription(ctx context.Context, licenseArn string) (Subscription, error)
-	// SubscriptionByCustomer returns the product's subscription whose
-	// CustomerIdentifier is customerIdentifier.
-	SubscriptionByCustomer(ctx context.Context, productCode, customerIdentifier string) (Subscription, error)
 	// SubscriptionsByCustomers returns the product's subscriptions whose
 	// CustomerIdentifier is one of ids, keyed by identifier; identifiers
 	// without one are absent from the map (not ErrNotFound). One round trip

@@ -248,20 +248,25 @@ func BenchmarkStoreBatchInsert25(b *testing.B) {
 	}
 }
 
-// BenchmarkSubscriptionByCustomer: the read BatchMeterUsage makes for each
-// of its records (25 a request).
-func BenchmarkSubscriptionByCustomer(b *testing.B) {
+// BenchmarkSubscriptionsByCustomers: the read BatchMeterUsage makes for its
+// records (25 customers a request).
+func BenchmarkSubscriptionsByCustomers(b *testing.B) {
 	for _, dialect := range []string{KindSQLite, KindPostgres} {
 		b.Run(dialect, func(b *testing.B) {
 			const customers = 10000
 			st := storeFor(b, dialect, customers)
 			ctx := context.Background()
 			i := 0
+			ids := make([]string, 25)
 			b.ReportAllocs()
 			for b.Loop() {
-				i = (i + 7919) % customers
-				if _, err := st.SubscriptionByCustomer(ctx, SaaSProduct, CustomerID(i)); err != nil {
-					b.Fatal(fmt.Errorf("customer %d: %w", i, err))
+				for j := range ids {
+					i = (i + 7919) % customers
+					ids[j] = CustomerID(i)
+				}
+				got, err := st.SubscriptionsByCustomers(ctx, SaaSProduct, ids)
+				if err != nil || len(got) != len(ids) {
+					b.Fatal(fmt.Errorf("customers %v: %d found, %w", ids, len(got), err))
 				}
 			}
 		})

@@ -354,7 +354,7 @@ func withParam(dsn, k, v string) string {
 // key generation takes a second or two), unencrypted as the targets'
 // servers expect, so that starting a server does not.
 func ensureSigningKey(ctx context.Context, st mpmeter.Store) error {
-	km, err := keys.New(st, mpmeter.WallClock{}, "")
+	km, err := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}})
 	if err != nil {
 		return err
 	}

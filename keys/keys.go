@@ -24,12 +24,30 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mpmeter/mpmeter"
-	"github.com/mpmeter/mpmeter/service"
 )
+
+// Store is the part of mpmeter.Store the keys live in.
+type Store interface {
+	SigningKeys(ctx context.Context) ([]mpmeter.SigningKey, error)
+	AddSigningKey(ctx context.Context, k mpmeter.SigningKey) error
+}
+
+// Config is what a Manager needs.
+type Config struct {
+	// Store keeps the key versions. Required.
+	Store Store
+	// Clock dates new versions (their creation is the previous version's
+	// rotation time). Required.
+	Clock mpmeter.Clock
+	// EncryptionKey is any secret string (it is hashed to an AES-256 key);
+	// empty stores private keys unencrypted, which the caller should warn
+	// about.
+	EncryptionKey string
+}
 
 // Manager signs tokens with the stored key versions. Safe for concurrent use.
 type Manager struct {
-	store  mpmeter.Store
+	store  Store
 	clock  mpmeter.Clock
 	aead   cipher.AEAD // nil: private keys stored as plain PEM
 	random io.Reader
@@ -50,13 +68,17 @@ type version struct {
 	createdAt time.Time
 }
 
-// New returns a Manager. encryptionKey is any secret string (it is hashed
-// to an AES-256 key); empty stores private keys unencrypted, which the
-// caller should warn about.
-func New(store mpmeter.Store, clock mpmeter.Clock, encryptionKey string) (*Manager, error) {
-	m := &Manager{store: store, clock: clock, random: rand.Reader, versions: map[int]*version{}}
-	if encryptionKey != "" {
-		k := sha256.Sum256([]byte("mpmeter signing keys\x00" + encryptionKey))
+// New returns a Manager; it reads no key until Ensure.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("keys: Config.Store is required")
+	}
+	if cfg.Clock == nil {
+		return nil, errors.New("keys: Config.Clock is required")
+	}
+	m := &Manager{store: cfg.Store, clock: cfg.Clock, random: rand.Reader, versions: map[int]*version{}}
+	if cfg.EncryptionKey != "" {
+		k := sha256.Sum256([]byte("mpmeter signing keys\x00" + cfg.EncryptionKey))
 		block, err := aes.NewCipher(k[:])
 		if err != nil {
 			return nil, err
@@ -125,7 +147,9 @@ func (m *Manager) PublicKeyPEM(ctx context.Context, v int) ([]byte, error) {
 	return ver.publicPEM, nil
 }
 
-// Sign implements service.TokenSigner: a PS256 JWT (RSASSA-PSS, SHA-256,
+var _ mpmeter.TokenSigner = (*Manager)(nil)
+
+// Sign implements mpmeter.TokenSigner: a PS256 JWT (RSASSA-PSS, SHA-256,
 // salt length equal to the hash length).
 func (m *Manager) Sign(ctx context.Context, v int, claims map[string]any) (string, time.Time, error) {
 	ver, err := m.version(ctx, v)
@@ -173,7 +197,7 @@ func (m *Manager) version(ctx context.Context, v int) (*version, error) {
 	ver = m.versions[v]
 	m.mu.RUnlock()
 	if ver == nil {
-		return nil, fmt.Errorf("key version %d: %w", v, service.ErrNoSuchKeyVersion)
+		return nil, fmt.Errorf("key version %d: %w", v, mpmeter.ErrNoSuchKeyVersion)
 	}
 	return ver, nil
 }

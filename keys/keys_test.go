@@ -16,7 +16,6 @@ import (
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/keys"
-	"github.com/mpmeter/mpmeter/service"
 	"github.com/mpmeter/mpmeter/sqlstore"
 )
 
@@ -32,7 +31,7 @@ func open(t *testing.T) mpmeter.Store {
 func TestPrivateKeysEncryptedAtRest(t *testing.T) {
 	ctx := context.Background()
 	st := open(t)
-	m, err := keys.New(st, mpmeter.WallClock{}, "secret-kek")
+	m, err := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: "secret-kek"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,15 +51,15 @@ func TestPrivateKeysEncryptedAtRest(t *testing.T) {
 	}
 
 	// The same encryption key decrypts it (a restart), another does not.
-	again, _ := keys.New(st, mpmeter.WallClock{}, "secret-kek")
+	again, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: "secret-kek"})
 	if err := again.Ensure(ctx); err != nil {
 		t.Fatalf("restart with the same key: %v", err)
 	}
-	wrong, _ := keys.New(st, mpmeter.WallClock{}, "other")
+	wrong, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: "other"})
 	if err := wrong.Ensure(ctx); err == nil || !strings.Contains(err.Error(), "does not decrypt") {
 		t.Fatalf("wrong key: %v", err)
 	}
-	plain, _ := keys.New(st, mpmeter.WallClock{}, "")
+	plain, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: ""})
 	if err := plain.Ensure(ctx); err == nil {
 		t.Fatal("encrypted keys loaded without an encryption key")
 	}
@@ -70,7 +69,7 @@ func TestSignAndRotate(t *testing.T) {
 	ctx := context.Background()
 	st := open(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	m, _ := keys.New(st, mpmeter.ClockFunc(func() time.Time { return now }), "k")
+	m, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.ClockFunc(func() time.Time { return now }), EncryptionKey: "k"})
 	if err := m.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +93,19 @@ func TestSignAndRotate(t *testing.T) {
 	if _, rotated, _ := m.Sign(ctx, 1, map[string]any{}); !rotated.Equal(now) {
 		t.Fatalf("v1 after rotation: rotated at %v, want %v", rotated, now)
 	}
-	if _, _, err := m.Sign(ctx, 3, map[string]any{}); !errors.Is(err, service.ErrNoSuchKeyVersion) {
+	if _, _, err := m.Sign(ctx, 3, map[string]any{}); !errors.Is(err, mpmeter.ErrNoSuchKeyVersion) {
 		t.Fatalf("unknown version: %v", err)
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	st := open(t)
+	for name, cfg := range map[string]keys.Config{
+		"no store": {Clock: mpmeter.WallClock{}},
+		"no clock": {Store: st},
+	} {
+		if _, err := keys.New(cfg); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
 	}
 }

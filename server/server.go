@@ -130,20 +130,26 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger.Warn("signing keys are stored unencrypted: set --key-encryption-key (MPMETER_KEY_ENCRYPTION_KEY) to encrypt them at rest")
 	}
 	var err error
-	s.Keys, err = keys.New(st, cfg.Clock, cfg.KeyEncryptionKey)
+	s.Keys, err = keys.New(keys.Config{Store: st, Clock: cfg.Clock, EncryptionKey: cfg.KeyEncryptionKey})
 	if err != nil {
 		return fail(err)
 	}
 	if err := s.Keys.Ensure(ctx); err != nil {
 		return fail(fmt.Errorf("signing keys: %w", err))
 	}
-	s.Service = service.New(st, cfg.Clock, service.Config{
+	s.Service, err = service.New(service.Config{
+		Store:           st,
+		Clock:           cfg.Clock,
+		Signer:          s.Keys,
+		Observer:        s.Metrics,
 		UsageWindow:     cfg.UsageWindow,
 		FutureTolerance: cfg.FutureTolerance,
 		ClientTokenTTL:  cfg.ClientTokenTTL,
-	}, s.Keys)
+	})
+	if err != nil {
+		return fail(err)
+	}
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
-	s.Service.SetObserver(s.Metrics)
 	apiOpts := awsjson.Options{Logger: cfg.Logger}
 	if cfg.RateLimit > 0 {
 		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)

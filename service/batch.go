@@ -19,29 +19,54 @@ import (
 // DuplicateRecord (the same customer, dimension and hour was metered with
 // another quantity). The stored records of one call are committed together.
 func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpmeter.BatchMeterUsageInput) (*mpmeter.BatchMeterUsageOutput, error) {
-	now := s.clock.Now()
-	product, err := s.batchProduct(ctx, caller, in)
+	plan, err := s.planBatch(ctx, caller, in)
 	if err != nil {
 		return nil, err
 	}
-
-	type planned struct {
-		status string // Success or CustomerNotSubscribed before storage
-		rec    mpmeter.MeteringRecord
-		stored int // index into toStore, or -1
+	var outcomes []mpmeter.MeteringOutcome
+	if len(plan.toStore) > 0 {
+		if outcomes, err = s.store.RecordUsage(ctx, plan.toStore, nil); err != nil {
+			return nil, err
+		}
 	}
-	plan := make([]planned, len(in.UsageRecords))
-	toStore := make([]mpmeter.MeteringRecord, 0, len(in.UsageRecords))
+	out, counts := plan.answer(in, outcomes)
+	s.observe(mpmeter.OpBatchMeterUsage, OutcomeAccepted, counts.accepted)
+	s.observe(mpmeter.OpBatchMeterUsage, OutcomeIdentical, counts.identical)
+	s.observe(mpmeter.OpBatchMeterUsage, OutcomeDuplicate, counts.duplicate)
+	s.observe(mpmeter.OpBatchMeterUsage, OutcomeNotSubscribed, counts.notSubscribed)
+	return out, nil
+}
 
-	// Whole-request checks come first, for every record, so that a batch
-	// with one bad record stores nothing.
+// batchPlan is what a BatchMeterUsage that passed every whole-request check
+// stores: the records of subscribed customers, and for each usage record
+// the index of its record in toStore, or -1 when its customer is not
+// subscribed.
+type batchPlan struct {
+	toStore []mpmeter.MeteringRecord
+	stored  []int
+}
+
+// batchCounts are a batch's records by outcome.
+type batchCounts struct {
+	accepted, identical, duplicate, notSubscribed int
+}
+
+// planBatch applies the whole-request checks, for every record before any
+// is stored, so that a batch with one bad record stores nothing, and builds
+// the records to store.
+func (s *Service) planBatch(ctx context.Context, caller mpmeter.Caller, in *mpmeter.BatchMeterUsageInput) (batchPlan, error) {
+	now := s.clock.Now()
+	product, err := s.batchProduct(ctx, caller, in)
+	if err != nil {
+		return batchPlan{}, err
+	}
 	for i := range in.UsageRecords {
 		r := &in.UsageRecords[i]
 		if err := s.checkTimestamp(now, r.Timestamp.Time); err != nil {
-			return nil, err
+			return batchPlan{}, err
 		}
 		if !product.HasDimension(*r.Dimension) {
-			return nil, mpmeter.Errorf(mpmeter.CodeInvalidUsageDimension, "The usage dimension %q does not match one of the UsageDimensions associated with product %s.", *r.Dimension, product.Code)
+			return batchPlan{}, invalidUsageDimension(*r.Dimension, product)
 		}
 	}
 	// The customers named by identifier, in one round trip.
@@ -53,27 +78,29 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in
 	}
 	byCustomer, err := s.store.SubscriptionsByCustomers(ctx, product.Code, ids)
 	if err != nil {
-		return nil, err
+		return batchPlan{}, err
+	}
+	plan := batchPlan{
+		toStore: make([]mpmeter.MeteringRecord, 0, len(in.UsageRecords)),
+		stored:  make([]int, len(in.UsageRecords)),
 	}
 	for i := range in.UsageRecords {
 		r := &in.UsageRecords[i]
 		quantity := quantityOf(r.Quantity)
 		allocs, err := allocations(r.UsageAllocations, quantity)
 		if err != nil {
-			return nil, err
+			return batchPlan{}, err
 		}
 		sub, subscribed, err := s.batchSubscription(ctx, product, r, byCustomer)
 		if err != nil {
-			return nil, err
+			return batchPlan{}, err
 		}
-		plan[i].stored = -1
 		if !subscribed {
-			plan[i].status = mpmeter.UsageRecordResultStatusCustomerNotSubscribed
+			plan.stored[i] = -1
 			continue
 		}
-		plan[i].status = mpmeter.UsageRecordResultStatusSuccess
-		plan[i].stored = len(toStore)
-		toStore = append(toStore, mpmeter.MeteringRecord{
+		plan.stored[i] = len(plan.toStore)
+		plan.toStore = append(plan.toStore, mpmeter.MeteringRecord{
 			MeteringRecordID:   newRecordID(),
 			Kind:               mpmeter.UsageBatch,
 			ProductCode:        product.Code,
@@ -92,35 +119,34 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in
 			CreatedAt:   now,
 		})
 	}
+	return plan, nil
+}
 
-	var outcomes []mpmeter.MeteringOutcome
-	if len(toStore) > 0 {
-		outcomes, err = s.store.RecordUsage(ctx, toStore, nil)
-		if err != nil {
-			return nil, err
-		}
-	}
-
+// answer turns the store's outcomes (one per plan.toStore) into the
+// response: Success with the record's MeteringRecordId (the original one for
+// the same record again), DuplicateRecord, or CustomerNotSubscribed.
+func (plan batchPlan) answer(in *mpmeter.BatchMeterUsageInput, outcomes []mpmeter.MeteringOutcome) (*mpmeter.BatchMeterUsageOutput, batchCounts) {
 	out := &mpmeter.BatchMeterUsageOutput{
 		Results:            make([]mpmeter.UsageRecordResult, len(in.UsageRecords)),
 		UnprocessedRecords: []mpmeter.UsageRecord{},
 	}
-	var counts [4]int // accepted, identical, duplicate, not subscribed
+	var counts batchCounts
 	for i := range in.UsageRecords {
 		res := &out.Results[i]
 		res.UsageRecord = &in.UsageRecords[i]
-		status := plan[i].status
-		if plan[i].stored < 0 {
-			counts[3]++
+		status := mpmeter.UsageRecordResultStatusSuccess
+		if j := plan.stored[i]; j < 0 {
+			counts.notSubscribed++
+			status = mpmeter.UsageRecordResultStatusCustomerNotSubscribed
 		} else {
-			o := outcomes[plan[i].stored]
-			switch outcomeOf(o, toStore[plan[i].stored].Fingerprint) {
+			o := outcomes[j]
+			switch outcomeOf(o, plan.toStore[j]) {
 			case OutcomeAccepted:
-				counts[0]++
+				counts.accepted++
 			case OutcomeIdentical:
-				counts[1]++
+				counts.identical++
 			default:
-				counts[2]++
+				counts.duplicate++
 				status = mpmeter.UsageRecordResultStatusDuplicateRecord
 			}
 			if status == mpmeter.UsageRecordResultStatusSuccess {
@@ -130,10 +156,7 @@ func (s *Service) BatchMeterUsage(ctx context.Context, caller mpmeter.Caller, in
 		}
 		res.Status = &status
 	}
-	for i, outcome := range []string{OutcomeAccepted, OutcomeIdentical, OutcomeDuplicate, OutcomeNotSubscribed} {
-		s.observe(mpmeter.OpBatchMeterUsage, outcome, counts[i])
-	}
-	return out, nil
+	return out, counts
 }
 
 // batchProduct finds the product the batch meters: by ProductCode, or (in
@@ -168,10 +191,6 @@ func (s *Service) batchProduct(ctx context.Context, caller mpmeter.Caller, in *m
 		return p, invalidProductCode()
 	}
 	return p, nil
-}
-
-func invalidLicense(arn string) error {
-	return mpmeter.Errorf(mpmeter.CodeInvalidLicense, "The LicenseArn %s is not valid for this customer and product.", arn)
 }
 
 // batchSubscription finds the agreement a record meters and whether it is

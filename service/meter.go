@@ -2,9 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -54,7 +51,7 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 		return nil, invalidProductCode()
 	}
 	if !p.HasDimension(*in.UsageDimension) {
-		return nil, mpmeter.Errorf(mpmeter.CodeInvalidUsageDimension, "The usage dimension %q does not match one of the UsageDimensions associated with product %s.", *in.UsageDimension, p.Code)
+		return nil, invalidUsageDimension(*in.UsageDimension, p)
 	}
 	ts := in.Timestamp.Time
 	if err := s.checkTimestamp(now, ts); err != nil {
@@ -70,7 +67,7 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 		return nil, err
 	}
 	if !ok {
-		return nil, mpmeter.Errorf(mpmeter.CodeCustomerNotEntitled, "Account %s does not have a valid subscription for product %s.", caller.AccountID, p.Code)
+		return nil, customerNotEntitled(caller.AccountID, p.Code)
 	}
 	if in.DryRun != nil && *in.DryRun {
 		return nil, mpmeter.Errorf(mpmeter.CodeDryRunOperation, "Request would have succeeded, but DryRun flag is set.")
@@ -98,7 +95,7 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 		tok = &mpmeter.IdempotencyToken{
 			Scope:       "MeterUsage|" + caller.AccountID + "|" + w.ID,
 			Token:       ct,
-			Fingerprint: meterRequestFingerprint(in, quantity),
+			Fingerprint: meterRequestFingerprint(*in.ProductCode, ts, *in.UsageDimension, quantity, allocs),
 			ExpiresAt:   now.Add(s.cfg.ClientTokenTTL),
 		}
 	}
@@ -109,19 +106,11 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 		return nil, err
 	}
 	o := outcomes[0]
-	outcome := outcomeOf(o, rec.Fingerprint)
+	outcome := outcomeOf(o, rec)
 	s.observe(mpmeter.OpMeterUsage, outcome, 1)
 	if outcome == OutcomeDuplicate {
 		return nil, mpmeter.Errorf(mpmeter.CodeDuplicateRequest, "A metering record has already been emitted by workload %s for dimension %q in the hour of %s with a different usageQuantity.", w.ID, rec.Dimension, ts.Truncate(time.Hour).UTC().Format(time.RFC3339))
 	}
 	id := o.Record.MeteringRecordID
 	return &mpmeter.MeterUsageOutput{MeteringRecordId: &id}, nil
-}
-
-// meterRequestFingerprint digests every parameter of a MeterUsage request
-// but the token itself and DryRun.
-func meterRequestFingerprint(in *mpmeter.MeterUsageInput, quantity int64) string {
-	b, _ := json.Marshal([]any{*in.ProductCode, in.Timestamp.UnixMicro(), *in.UsageDimension, quantity, in.UsageAllocations})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
 }

@@ -8,10 +8,6 @@ import (
 	"github.com/mpmeter/mpmeter"
 )
 
-// ErrNoSuchKeyVersion is what a TokenSigner returns for a key version that
-// does not exist.
-var ErrNoSuchKeyVersion = errors.New("no such public key version")
-
 // RegisterUsage entitles a paid container at launch and starts its metering:
 // it answers a JWT signed with the requested public key version. Only the
 // first registration of a workload checks the subscription: a task or pod
@@ -62,7 +58,7 @@ func (s *Service) RegisterUsage(ctx context.Context, caller mpmeter.Caller, in *
 			return nil, err
 		}
 		if !ok {
-			return nil, mpmeter.Errorf(mpmeter.CodeCustomerNotEntitled, "Account %s does not have a valid subscription for product %s.", caller.AccountID, p.Code)
+			return nil, customerNotEntitled(caller.AccountID, p.Code)
 		}
 	}
 	if s.signer == nil {
@@ -83,7 +79,7 @@ func (s *Service) RegisterUsage(ctx context.Context, caller mpmeter.Caller, in *
 		claims["Nonce"] = *in.Nonce
 	}
 	token, rotatedAt, err := s.signer.Sign(ctx, int(*in.PublicKeyVersion), claims)
-	if errors.Is(err, ErrNoSuchKeyVersion) {
+	if errors.Is(err, mpmeter.ErrNoSuchKeyVersion) {
 		return nil, mpmeter.Errorf(mpmeter.CodeInvalidPublicKeyVersion, "Public Key version %d is invalid.", *in.PublicKeyVersion)
 	} else if err != nil {
 		return nil, err
@@ -92,7 +88,7 @@ func (s *Service) RegisterUsage(ctx context.Context, caller mpmeter.Caller, in *
 	if err != nil {
 		return nil, err
 	}
-	s.observe(mpmeter.OpRegisterUsage, outcomeOf(outcomes[0], rec.Fingerprint), 1)
+	s.observe(mpmeter.OpRegisterUsage, outcomeOf(outcomes[0], rec), 1)
 	out := &mpmeter.RegisterUsageOutput{Signature: &token}
 	if !rotatedAt.IsZero() {
 		out.PublicKeyRotationTimestamp = &mpmeter.Timestamp{Time: rotatedAt.UTC().Truncate(time.Millisecond)}

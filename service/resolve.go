@@ -11,7 +11,7 @@ import (
 // ResolveCustomer turns a registration token into the agreement's identity.
 // Only the product's seller may resolve it; resolving again answers the same.
 func (s *Service) ResolveCustomer(ctx context.Context, caller mpmeter.Caller, in *mpmeter.ResolveCustomerInput) (*mpmeter.ResolveCustomerOutput, error) {
-	invalid := mpmeter.Errorf(mpmeter.CodeInvalidToken, "Registration token is invalid.")
+	invalid := invalidToken()
 	tok, err := s.store.RegistrationToken(ctx, *in.RegistrationToken)
 	if errors.Is(err, mpmeter.ErrNotFound) {
 		return nil, invalid

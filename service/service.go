@@ -6,13 +6,8 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,8 +15,30 @@ import (
 	"github.com/mpmeter/mpmeter"
 )
 
-// Config holds the service's tunable rules. Zero values mean the defaults.
+// Store is the part of mpmeter.Store the rules read and write.
+type Store interface {
+	Product(ctx context.Context, code string) (mpmeter.Product, error)
+	Subscription(ctx context.Context, licenseArn string) (mpmeter.Subscription, error)
+	SubscriptionsByCustomers(ctx context.Context, productCode string, ids []string) (map[string]mpmeter.Subscription, error)
+	SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]mpmeter.Subscription, error)
+	RegistrationToken(ctx context.Context, token string) (mpmeter.RegistrationToken, error)
+	RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error)
+	Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error)
+}
+
+// Config is what a Service needs and its tunable rules. Zero durations mean
+// the defaults; negative ones are an error.
 type Config struct {
+	// Store holds the marketplace and the usage. Required.
+	Store Store
+	// Clock is the service clock every rule reads. Required.
+	Clock mpmeter.Clock
+	// Signer signs RegisterUsage entitlement tokens; without one,
+	// RegisterUsage fails as an internal error.
+	Signer mpmeter.TokenSigner
+	// Observer, when set, hears how many records each call metered.
+	Observer Observer
+
 	// UsageWindow is how far back a usage timestamp may be: AWS accepts
 	// records up to 6 hours after the event.
 	UsageWindow time.Duration
@@ -41,10 +58,10 @@ const (
 
 // Service implements mpmeter.MeteringService.
 type Service struct {
-	store    mpmeter.Store
+	store    Store
 	clock    mpmeter.Clock
 	cfg      Config
-	signer   TokenSigner
+	signer   mpmeter.TokenSigner
 	observer Observer
 }
 
@@ -63,9 +80,6 @@ const (
 	OutcomeNotSubscribed = "not_subscribed"
 )
 
-// SetObserver makes o hear about metered records.
-func (s *Service) SetObserver(o Observer) { s.observer = o }
-
 // observe reports n records of one outcome.
 func (s *Service) observe(op, outcome string, n int) {
 	if s.observer != nil && n > 0 {
@@ -74,32 +88,33 @@ func (s *Service) observe(op, outcome string, n int) {
 }
 
 // outcomeOf names what happened to one record the store was given.
-func outcomeOf(o mpmeter.MeteringOutcome, fingerprint string) string {
+func outcomeOf(o mpmeter.MeteringOutcome, rec mpmeter.MeteringRecord) string {
 	switch {
 	case o.Created:
 		return OutcomeAccepted
-	case o.Record.Fingerprint == fingerprint:
+	case sameRecord(o.Record, rec):
 		return OutcomeIdentical
 	}
 	return OutcomeDuplicate
 }
 
-// TokenSigner signs RegisterUsage entitlement tokens (package keys).
-type TokenSigner interface {
-	// Sign returns a JWT over claims signed with key version, and the time
-	// the version was rotated out (zero while it is current).
-	Sign(ctx context.Context, version int, claims map[string]any) (token string, rotatedAt time.Time, err error)
-}
-
-// New returns a Service. signer may be nil until RegisterUsage is needed.
-func New(store mpmeter.Store, clock mpmeter.Clock, cfg Config, signer TokenSigner) *Service {
-	if cfg.UsageWindow <= 0 {
+// New returns a Service, or an error naming what cfg lacks.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("service: Config.Store is required")
+	case cfg.Clock == nil:
+		return nil, errors.New("service: Config.Clock is required")
+	case cfg.UsageWindow < 0, cfg.FutureTolerance < 0, cfg.ClientTokenTTL < 0:
+		return nil, fmt.Errorf("service: negative duration in Config (UsageWindow %s, FutureTolerance %s, ClientTokenTTL %s)", cfg.UsageWindow, cfg.FutureTolerance, cfg.ClientTokenTTL)
+	}
+	if cfg.UsageWindow == 0 {
 		cfg.UsageWindow = DefaultUsageWindow
 	}
-	if cfg.ClientTokenTTL <= 0 {
+	if cfg.ClientTokenTTL == 0 {
 		cfg.ClientTokenTTL = DefaultClientTokenTTL
 	}
-	return &Service{store: store, clock: clock, cfg: cfg, signer: signer}
+	return &Service{store: cfg.Store, clock: cfg.Clock, cfg: cfg, signer: cfg.Signer, observer: cfg.Observer}, nil
 }
 
 var _ mpmeter.MeteringService = (*Service)(nil)
@@ -109,6 +124,24 @@ var _ mpmeter.MeteringService = (*Service)(nil)
 // them apart, so a caller cannot probe other sellers' product codes.
 func invalidProductCode() error {
 	return mpmeter.Errorf(mpmeter.CodeInvalidProductCode, "The product code passed does not match the product code used for publishing the product.")
+}
+
+// The answers several operations share, written once.
+
+func invalidUsageDimension(dimension string, p mpmeter.Product) error {
+	return mpmeter.Errorf(mpmeter.CodeInvalidUsageDimension, "The usage dimension %q does not match one of the UsageDimensions associated with product %s.", dimension, p.Code)
+}
+
+func customerNotEntitled(account, product string) error {
+	return mpmeter.Errorf(mpmeter.CodeCustomerNotEntitled, "Account %s does not have a valid subscription for product %s.", account, product)
+}
+
+func invalidLicense(arn string) error {
+	return mpmeter.Errorf(mpmeter.CodeInvalidLicense, "The LicenseArn %s is not valid for this customer and product.", arn)
+}
+
+func invalidToken() error {
+	return mpmeter.Errorf(mpmeter.CodeInvalidToken, "Registration token is invalid.")
 }
 
 // product looks up a product for an operation.
@@ -162,25 +195,6 @@ func allocations(in []mpmeter.UsageAllocation, quantity int64) ([]mpmeter.Alloca
 		return nil, mpmeter.Errorf(mpmeter.CodeInvalidUsageAllocations, "Sum of allocated usage quantities (%d) is not equal to the usage quantity (%d).", sum, quantity)
 	}
 	return out, nil
-}
-
-// tagSetKey names a set of tags independent of order.
-func tagSetKey(tags []mpmeter.AllocationTag) string {
-	sorted := slices.Clone(tags)
-	slices.SortFunc(sorted, func(a, b mpmeter.AllocationTag) int { return strings.Compare(a.Key, b.Key) })
-	b, _ := json.Marshal(sorted)
-	return string(b)
-}
-
-// fingerprint is what makes two records in one dedup slot "the same record
-// again": the quantity and the allocations.
-func fingerprint(quantity int64, allocs []mpmeter.Allocation) string {
-	if len(allocs) == 0 {
-		return fmt.Sprintf("q=%d", quantity)
-	}
-	b, _ := json.Marshal(allocs)
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("q=%d;a=%s", quantity, hex.EncodeToString(sum[:12]))
 }
 
 // hourOf is the dedup hour of a usage timestamp.

@@ -63,17 +63,6 @@ func (s *Store) Subscription(ctx context.Context, licenseArn string) (mpmeter.Su
 	return sub, nil
 }
 
-// SubscriptionByCustomer returns the product's subscription with this
-// CustomerIdentifier. An empty customerIdentifier finds nothing: a
-// subscription without one is stored with NULL.
-func (s *Store) SubscriptionByCustomer(ctx context.Context, productCode, customerIdentifier string) (mpmeter.Subscription, error) {
-	sub, err := scanSubscription(s.rst[rSubscriptionByCustomer].QueryRowContext(ctx, productCode, customerIdentifier))
-	if err != nil {
-		return mpmeter.Subscription{}, readErr(ctx, err, "subscription of product %q customer %q", productCode, customerIdentifier)
-	}
-	return sub, nil
-}
-
 // SubscriptionsByCustomers looks up many customers of one product in one
 // query.
 func (s *Store) SubscriptionsByCustomers(ctx context.Context, productCode string, ids []string) (map[string]mpmeter.Subscription, error) {

@@ -64,7 +64,6 @@ const (
 	rAccessKey readStmt = iota
 	rProduct
 	rSubscription
-	rSubscriptionByCustomer
 	rSubscriptionsOf
 	rRegistrationToken
 	rSigningKeys
@@ -81,8 +80,7 @@ var readSQL = [numReadStmts]string{
 	rProduct: `SELECT p.seller_account_id, p.type, p.concurrent_agreements, d.name
 		FROM products p LEFT JOIN product_dimensions d ON d.product_code = p.code
 		WHERE p.code = ? ORDER BY d.position`,
-	rSubscription:           `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE license_arn = ?`,
-	rSubscriptionByCustomer: `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE product_code = ? AND customer_identifier = ?`,
+	rSubscription: `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE license_arn = ?`,
 	rSubscriptionsOf: `SELECT ` + subscriptionColumns + ` FROM subscriptions
 		WHERE account_id = ? AND product_code = ? ORDER BY created_at_ms, license_arn`,
 	rRegistrationToken: `SELECT account_id, product_code, license_arn, created_at_ms, expires_at_ms

@@ -26,18 +26,22 @@ const DefaultTTL = time.Second
 // only a performance matter).
 const maxEntries = 200_000
 
-// Store caches marketplace reads of the Store it wraps.
+// Store caches marketplace reads of the Store it wraps. It implements every
+// method of mpmeter.Store itself (no embedding), so that a method added to
+// the interface fails to compile here until someone decides whether it
+// reads through the cache, writes through it (and invalidates), or passes
+// by it.
 type Store struct {
-	mpmeter.Store
-	ttl time.Duration
-	now func() time.Time
+	under mpmeter.Store
+	ttl   time.Duration
+	now   func() time.Time
 
 	mu             sync.RWMutex
 	generation     uint64 // bumped by every local write: entries of older generations are void
 	accessKeys     map[string]entry[mpmeter.AccessKey]
 	products       map[string]entry[mpmeter.Product]
 	subsByLicense  map[string]entry[mpmeter.Subscription]
-	subsByCustomer map[[2]string]entry[mpmeter.Subscription]
+	subsByCustomer map[[2]string]entry[mpmeter.Subscription] // (product, customer identifier)
 	subsOf         map[[2]string]entry[[]mpmeter.Subscription]
 }
 
@@ -55,7 +59,7 @@ func New(st mpmeter.Store, ttl time.Duration, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{Store: st, ttl: ttl, now: now}
+	s := &Store{under: st, ttl: ttl, now: now}
 	s.reset()
 	return s
 }
@@ -107,27 +111,19 @@ func (s *Store) invalidate() {
 // AccessKey implements mpmeter.Store.
 func (s *Store) AccessKey(ctx context.Context, id string) (mpmeter.AccessKey, error) {
 	return cached(s, func() map[string]entry[mpmeter.AccessKey] { return s.accessKeys }, id,
-		func() (mpmeter.AccessKey, error) { return s.Store.AccessKey(ctx, id) })
+		func() (mpmeter.AccessKey, error) { return s.under.AccessKey(ctx, id) })
 }
 
 // Product implements mpmeter.Store.
 func (s *Store) Product(ctx context.Context, code string) (mpmeter.Product, error) {
 	return cached(s, func() map[string]entry[mpmeter.Product] { return s.products }, code,
-		func() (mpmeter.Product, error) { return s.Store.Product(ctx, code) })
+		func() (mpmeter.Product, error) { return s.under.Product(ctx, code) })
 }
 
 // Subscription implements mpmeter.Store.
 func (s *Store) Subscription(ctx context.Context, licenseArn string) (mpmeter.Subscription, error) {
 	return cached(s, func() map[string]entry[mpmeter.Subscription] { return s.subsByLicense }, licenseArn,
-		func() (mpmeter.Subscription, error) { return s.Store.Subscription(ctx, licenseArn) })
-}
-
-// SubscriptionByCustomer implements mpmeter.Store.
-func (s *Store) SubscriptionByCustomer(ctx context.Context, productCode, customerIdentifier string) (mpmeter.Subscription, error) {
-	return cached(s, func() map[[2]string]entry[mpmeter.Subscription] { return s.subsByCustomer }, [2]string{productCode, customerIdentifier},
-		func() (mpmeter.Subscription, error) {
-			return s.Store.SubscriptionByCustomer(ctx, productCode, customerIdentifier)
-		})
+		func() (mpmeter.Subscription, error) { return s.under.Subscription(ctx, licenseArn) })
 }
 
 // SubscriptionsByCustomers implements mpmeter.Store: cached customers come
@@ -149,7 +145,7 @@ func (s *Store) SubscriptionsByCustomers(ctx context.Context, productCode string
 	if len(missing) == 0 {
 		return out, nil
 	}
-	loaded, err := s.Store.SubscriptionsByCustomers(ctx, productCode, missing)
+	loaded, err := s.under.SubscriptionsByCustomers(ctx, productCode, missing)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +171,7 @@ func (s *Store) SubscriptionsByCustomers(ctx context.Context, productCode string
 func (s *Store) SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]mpmeter.Subscription, error) {
 	subs, err := cached(s, func() map[[2]string]entry[[]mpmeter.Subscription] { return s.subsOf }, [2]string{accountID, productCode},
 		func() ([]mpmeter.Subscription, error) {
-			subs, err := s.Store.SubscriptionsOf(ctx, accountID, productCode)
+			subs, err := s.under.SubscriptionsOf(ctx, accountID, productCode)
 			if err == nil && len(subs) == 0 {
 				return subs, errEmpty
 			}
@@ -192,26 +188,79 @@ func (s *Store) SubscriptionsOf(ctx context.Context, accountID, productCode stri
 // PutAccount implements mpmeter.Store.
 func (s *Store) PutAccount(ctx context.Context, a mpmeter.Account) error {
 	defer s.invalidate()
-	return s.Store.PutAccount(ctx, a)
+	return s.under.PutAccount(ctx, a)
 }
 
 // PutAccessKey implements mpmeter.Store.
 func (s *Store) PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error {
 	defer s.invalidate()
-	return s.Store.PutAccessKey(ctx, k)
+	return s.under.PutAccessKey(ctx, k)
 }
 
 // PutProduct implements mpmeter.Store.
 func (s *Store) PutProduct(ctx context.Context, p mpmeter.Product) error {
 	defer s.invalidate()
-	return s.Store.PutProduct(ctx, p)
+	return s.under.PutProduct(ctx, p)
 }
 
 // PutSubscription implements mpmeter.Store.
 func (s *Store) PutSubscription(ctx context.Context, sub mpmeter.Subscription) error {
 	defer s.invalidate()
-	return s.Store.PutSubscription(ctx, sub)
+	return s.under.PutSubscription(ctx, sub)
 }
+
+// PutRegistrationToken implements mpmeter.Store. Registration tokens are
+// not cached.
+func (s *Store) PutRegistrationToken(ctx context.Context, t mpmeter.RegistrationToken) error {
+	return s.under.PutRegistrationToken(ctx, t)
+}
+
+// What is never cached passes by.
+
+// RegistrationToken implements mpmeter.Store.
+func (s *Store) RegistrationToken(ctx context.Context, token string) (mpmeter.RegistrationToken, error) {
+	return s.under.RegistrationToken(ctx, token)
+}
+
+// RecordUsage implements mpmeter.Store.
+func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error) {
+	return s.under.RecordUsage(ctx, recs, tok)
+}
+
+// Usage implements mpmeter.Store.
+func (s *Store) Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error) {
+	return s.under.Usage(ctx, f)
+}
+
+// UsageTotals implements mpmeter.Store.
+func (s *Store) UsageTotals(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.UsageTotal, error) {
+	return s.under.UsageTotals(ctx, f)
+}
+
+// SigningKeys implements mpmeter.Store.
+func (s *Store) SigningKeys(ctx context.Context) ([]mpmeter.SigningKey, error) {
+	return s.under.SigningKeys(ctx)
+}
+
+// AddSigningKey implements mpmeter.Store.
+func (s *Store) AddSigningKey(ctx context.Context, k mpmeter.SigningKey) error {
+	return s.under.AddSigningKey(ctx, k)
+}
+
+// ClockOffset implements mpmeter.Store.
+func (s *Store) ClockOffset(ctx context.Context) (time.Duration, error) {
+	return s.under.ClockOffset(ctx)
+}
+
+// SetClockOffset implements mpmeter.Store.
+func (s *Store) SetClockOffset(ctx context.Context, d time.Duration) error {
+	return s.under.SetClockOffset(ctx, d)
+}
+
+// Close implements mpmeter.Store.
+func (s *Store) Close() error { return s.under.Close() }
+
+var _ mpmeter.Store = (*Store)(nil)
 
 // errEmpty keeps empty SubscriptionsOf results out of the cache; it never
 // leaves the package.

@@ -55,8 +55,6 @@ func testConcurrentAgreements(t *testing.T, s mpmeter.Store) {
 	wantSubscription(t, "SubscriptionsOf[0]", of[0], nil, subs[0])
 	wantSubscription(t, "SubscriptionsOf[1]", of[1], nil, subs[1])
 
-	_, err = s.SubscriptionByCustomer(ctx, caProduct, "")
-	wantErr(t, "SubscriptionByCustomer(empty)", err, mpmeter.ErrNotFound)
 	byCustomer, err := s.SubscriptionsByCustomers(ctx, caProduct, []string{"", customer})
 	if err != nil || len(byCustomer) != 0 {
 		t.Errorf("SubscriptionsByCustomers(empty) = %v, %v; want none", byCustomer, err)

@@ -19,8 +19,8 @@ func testNotFound(t *testing.T, s mpmeter.Store) {
 	wantErr(t, "Product", err, mpmeter.ErrNotFound)
 	_, err = s.Subscription(ctx, "arn:nope")
 	wantErr(t, "Subscription", err, mpmeter.ErrNotFound)
-	_, err = s.SubscriptionByCustomer(ctx, "nope", "cust")
-	wantErr(t, "SubscriptionByCustomer", err, mpmeter.ErrNotFound)
+	_, err = subscriptionByCustomer(ctx, s, "nope", "cust")
+	wantErr(t, "SubscriptionsByCustomers", err, mpmeter.ErrNotFound)
 	_, err = s.RegistrationToken(ctx, "tok")
 	wantErr(t, "RegistrationToken", err, mpmeter.ErrNotFound)
 
@@ -40,10 +40,10 @@ func testNotFound(t *testing.T, s mpmeter.Store) {
 	// With the fixture in place, rows near the ones that exist are still
 	// not found.
 	seed(t, s)
-	_, err = s.SubscriptionByCustomer(ctx, product, "cust-other")
-	wantErr(t, "SubscriptionByCustomer(other customer)", err, mpmeter.ErrNotFound)
-	_, err = s.SubscriptionByCustomer(ctx, product2, customer)
-	wantErr(t, "SubscriptionByCustomer(other product)", err, mpmeter.ErrNotFound)
+	_, err = subscriptionByCustomer(ctx, s, product, "cust-other")
+	wantErr(t, "SubscriptionsByCustomers(other customer)", err, mpmeter.ErrNotFound)
+	_, err = subscriptionByCustomer(ctx, s, product2, customer)
+	wantErr(t, "SubscriptionsByCustomers(other product)", err, mpmeter.ErrNotFound)
 	subs, err = s.SubscriptionsOf(ctx, buyer2, product)
 	if err != nil || len(subs) != 0 {
 		t.Errorf("SubscriptionsOf(buyer2) = %v, %v; want none, nil", subs, err)
@@ -155,8 +155,8 @@ func testSubscription(t *testing.T, s mpmeter.Store) {
 	must(t, s.PutSubscription(ctx, sub))
 	got, err := s.Subscription(ctx, sub.LicenseArn)
 	wantSubscription(t, "Subscription", got, err, sub)
-	got, err = s.SubscriptionByCustomer(ctx, product, "cust-bbb")
-	wantSubscription(t, "SubscriptionByCustomer", got, err, sub)
+	got, err = subscriptionByCustomer(ctx, s, product, "cust-bbb")
+	wantSubscription(t, "SubscriptionsByCustomers", got, err, sub)
 
 	// An update keeps the first put's CreatedAt and replaces the rest.
 	upd := sub
@@ -168,10 +168,10 @@ func testSubscription(t *testing.T, s mpmeter.Store) {
 	want.CreatedAt = sub.CreatedAt
 	got, err = s.Subscription(ctx, sub.LicenseArn)
 	wantSubscription(t, "Subscription after update", got, err, want)
-	got, err = s.SubscriptionByCustomer(ctx, product, "cust-ccc")
-	wantSubscription(t, "SubscriptionByCustomer after update", got, err, want)
-	_, err = s.SubscriptionByCustomer(ctx, product, "cust-bbb")
-	wantErr(t, "SubscriptionByCustomer(old identifier)", err, mpmeter.ErrNotFound)
+	got, err = subscriptionByCustomer(ctx, s, product, "cust-ccc")
+	wantSubscription(t, "SubscriptionsByCustomers after update", got, err, want)
+	_, err = subscriptionByCustomer(ctx, s, product, "cust-bbb")
+	wantErr(t, "SubscriptionsByCustomers(old identifier)", err, mpmeter.ErrNotFound)
 
 	// A zero CreatedAt is stored as given.
 	z := mpmeter.Subscription{AccountID: buyer2, ProductCode: product2, LicenseArn: "arn:zero", Status: mpmeter.SubscriptionExpired}
@@ -195,9 +195,9 @@ func testSubscriptionClash(t *testing.T, s mpmeter.Store) {
 	wantFailure(t, "PutSubscription with another's CustomerIdentifier", s.PutSubscription(ctx, clash))
 	_, err := s.Subscription(ctx, clash.LicenseArn)
 	wantErr(t, "Subscription after failed put", err, mpmeter.ErrNotFound)
-	got, err := s.SubscriptionByCustomer(ctx, product, customer)
+	got, err := subscriptionByCustomer(ctx, s, product, customer)
 	if err != nil || got.LicenseArn != license {
-		t.Errorf("SubscriptionByCustomer after failed put = %+v, %v; want the fixture's", got, err)
+		t.Errorf("SubscriptionsByCustomers after failed put = %+v, %v; want the fixture's", got, err)
 	}
 
 	// Updating a subscription to another's identifier clashes too.

@@ -266,3 +266,17 @@ func record1(t *testing.T, ctx context.Context, s mpmeter.Store, r mpmeter.Meter
 }
 
 func name(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// subscriptionByCustomer looks up one customer through
+// SubscriptionsByCustomers, ErrNotFound when it is absent.
+func subscriptionByCustomer(ctx context.Context, s mpmeter.Store, product, customer string) (mpmeter.Subscription, error) {
+	subs, err := s.SubscriptionsByCustomers(ctx, product, []string{customer})
+	if err != nil {
+		return mpmeter.Subscription{}, err
+	}
+	sub, ok := subs[customer]
+	if !ok {
+		return sub, fmt.Errorf("customer %q of product %q: %w", customer, product, mpmeter.ErrNotFound)
+	}
+	return sub, nil
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: go vet, the Go tests (aws-sdk-go v1 against in-process
+# Runs every test: go vet, staticcheck, that go generate's output is
+# committed, the Go tests (aws-sdk-go v1 against in-process
 # servers, the store conformance suite on SQLite and — when
 # MPMETER_TEST_POSTGRES_DSN is set — PostgreSQL), then the boto3/AWS CLI and
 # JavaScript v3 suites against a real `mpmeter serve` process.
@@ -12,6 +13,24 @@ export MPMETER_BIN="$bin_dir/mpmeter"
 
 echo "== go vet"
 go vet ./...
+# A pinned version, fetched through the module proxy on a new machine.
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+echo "== go generate output committed"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	# Compared with the tree as it was, so uncommitted work elsewhere is no
+	# failure; only what go generate changes is.
+	before=$(git diff; git status --porcelain)
+	go generate ./...
+	after=$(git diff; git status --porcelain)
+	if [ "$before" != "$after" ]; then
+		echo "go generate changed the tree: run it and commit its output" >&2
+		git status --short >&2
+		exit 1
+	fi
+else
+	echo "(not a git checkout: skipped)"
+fi
 echo "== go build"
 go build -o "$MPMETER_BIN" ./cmd/mpmeter
 echo "== go test"

@@ -34,7 +34,7 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	defer st.Close()
-	m, err := keys.New(st, mpmeter.WallClock{}, *kek)
+	m, err := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: *kek})
 	if err != nil {
 		return err
 	}

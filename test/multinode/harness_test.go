@@ -269,9 +269,3 @@ func (p *proxy) Restore() {
 	defer p.mu.Unlock()
 	p.cut = false
 }
-
-func contextFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}

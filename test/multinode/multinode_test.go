@@ -1,5 +1,7 @@
 package multinode
 
+//lint:file-ignore SA1019 aws-sdk-go v1 is deprecated, and still one of the real clients mpmeter must serve: it is tested on purpose.
+
 import (
 	"crypto/x509"
 	"encoding/json"

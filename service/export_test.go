@@ -1,0 +1,7 @@
+package service
+
+// The fingerprint encodings, for fingerprint_test.go.
+var (
+	Fingerprint             = fingerprint
+	MeterRequestFingerprint = meterRequestFingerprint
+)
