@@ -46,6 +46,12 @@ type Limiter interface {
 	Allow(key string) bool
 }
 
+// RegionPolicy says in which regions each operation is offered
+// (*mpmeter.Regions).
+type RegionPolicy interface {
+	Offers(op, region string) bool
+}
+
 // Handler serves the Metering API on POST /.
 type Handler struct {
 	service  mpmeter.MeteringService
@@ -53,6 +59,7 @@ type Handler struct {
 	logger   *slog.Logger
 	observer Observer
 	limiter  Limiter
+	regions  RegionPolicy
 	ops      map[string]operation
 }
 
@@ -62,13 +69,19 @@ type Options struct {
 	Observer Observer     // nil: none
 	// Limiter throttles calls per account and operation; nil: no limit.
 	Limiter Limiter
+	// Regions says where each operation is offered; nil:
+	// mpmeter.DefaultRegions().
+	Regions RegionPolicy
 }
 
 // NewHandler returns the API handler for svc, authenticating with v.
 func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler {
-	h := &Handler{service: svc, verifier: v, logger: opts.Logger, observer: opts.Observer, limiter: opts.Limiter}
+	h := &Handler{service: svc, verifier: v, logger: opts.Logger, observer: opts.Observer, limiter: opts.Limiter, regions: opts.Regions}
 	if h.logger == nil {
 		h.logger = slog.Default()
+	}
+	if h.regions == nil {
+		h.regions = mpmeter.DefaultRegions()
 	}
 	h.ops = map[string]operation{
 		mpmeter.OpBatchMeterUsage: op(mpmeter.MeteringService.BatchMeterUsage),
@@ -218,7 +231,7 @@ func (h *Handler) serve(r *http.Request, opName string, caller *mpmeter.Caller) 
 			return nil, mpmeter.Errorf(mpmeter.CodeSerialization, "Unsupported Content-Type %q: expected %s.", ct, ContentType)
 		}
 	}
-	if !mpmeter.OperationAvailableIn(opName, c.Region) {
+	if !h.regions.Offers(opName, c.Region) {
 		return nil, mpmeter.Errorf(mpmeter.CodeDisabledAPI, "%s is not available in region %s.", opName, c.Region)
 	}
 	if h.limiter != nil && !h.limiter.Allow(c.AccountID+"|"+opName) {
@@ -273,8 +286,6 @@ func Status(code string) int {
 		return http.StatusServiceUnavailable
 	case mpmeter.CodeUnrecognizedClient, mpmeter.CodeInvalidSignature, mpmeter.CodeMissingAuthentication, "InvalidClientTokenId", "OptInRequired":
 		return http.StatusForbidden
-	case mpmeter.CodeDryRunOperation:
-		return http.StatusPreconditionFailed
 	case mpmeter.CodeRequestEntityTooLarge:
 		return http.StatusRequestEntityTooLarge
 	}
