@@ -53,7 +53,6 @@ const (
 	CodePlatformNotSupported     = "PlatformNotSupportedException"
 	CodeThrottling               = "ThrottlingException"
 	CodeTimestampOutOfBounds     = "TimestampOutOfBoundsException"
-	CodeDryRunOperation          = "DryRunOperation"
 	CodeValidation               = "ValidationException"
 	CodeSerialization            = "SerializationException"
 	CodeUnknownOperation         = "UnknownOperationException"
