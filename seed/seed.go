@@ -32,13 +32,16 @@
 //
 // Applying a seed is idempotent: the values the file leaves out (a
 // subscription's customer identifier and license ARN) are derived from the
-// subscription's account and product, never drawn at random, and a
+// subscription's account and product (the license ARN in the account's
+// partition: arn:aws-eusc:... for an account in eusc-de-east-1), never drawn
+// at random, and a
 // registration token already in the store keeps its creation and expiry
 // times.
 package seed
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -68,8 +71,13 @@ type File struct {
 
 // Account is an AWS account and the access keys it signs requests with.
 type Account struct {
-	ID         string      `yaml:"id"` // 12 digits
-	Name       string      `yaml:"name,omitempty"`
+	ID   string `yaml:"id"` // 12 digits
+	Name string `yaml:"name,omitempty"`
+	// Partition is the AWS partition the account lives in (aws, aws-cn,
+	// aws-us-gov, aws-eusc, ...): the prefix of its generated license ARNs.
+	// Empty means the partition of its workloads' region (they must agree),
+	// or aws when it has none.
+	Partition  string      `yaml:"partition,omitempty"`
 	AccessKeys []AccessKey `yaml:"access_keys,omitempty"`
 }
 
@@ -233,13 +241,20 @@ func (f *File) Marshal() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// LicenseArnFor is the license ARN a subscription of account to product gets
-// when the seed gives none:
+// LicenseArnFor is the license ARN a subscription of account (in the aws
+// partition) to product gets when the seed gives none:
 // arn:aws:license-manager::<account>:license/l-<32 hex digits>, the digits
 // taken from a SHA-256 of account and product.
 func LicenseArnFor(account, product string) string {
+	return LicenseArnInPartition("aws", account, product)
+}
+
+// LicenseArnInPartition is LicenseArnFor for an account in partition:
+// arn:<partition>:license-manager::..., as License Manager's ARNs are in
+// the account's partition (arn:aws-eusc:... in eusc-de-east-1).
+func LicenseArnInPartition(partition, account, product string) string {
 	sum := sha256.Sum256([]byte("mpmeter/license\x00" + account + "\x00" + product))
-	return "arn:aws:license-manager::" + account + ":license/l-" + hex.EncodeToString(sum[:16])
+	return "arn:" + partition + ":license-manager::" + account + ":license/l-" + hex.EncodeToString(sum[:16])
 }
 
 // customerIDLen is the length of generated customer identifiers.
@@ -258,7 +273,6 @@ func CustomerIdentifierFor(account, product string) string {
 var (
 	accountIDRe   = regexp.MustCompile(`^[0-9]{12}$`)
 	accessKeyIDRe = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	regionRe      = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
 	productCodeRe = regexp.MustCompile(`^[-a-zA-Z0-9/=:_.@]*$`)
 	// licenseArnRe is the service model's LicenseArn pattern; RE2 allows
 	// repeat counts up to 1000, so {0,1023} is written {0,1000}{0,23}.
@@ -316,7 +330,8 @@ func (f *File) resolve() (*File, error) {
 	r := &File{}
 
 	// Accounts and access keys.
-	accounts := map[string]string{} // id -> item name
+	accounts := map[string]string{}    // id -> item name
+	partitionOf := map[string]string{} // account id -> partition
 	keys := map[string]string{}
 	for i, a := range f.Accounts {
 		item := itemName("accounts", i, a.ID)
@@ -330,7 +345,10 @@ func (f *File) resolve() (*File, error) {
 		default:
 			accounts[a.ID] = item
 		}
-		ra := Account{ID: a.ID, Name: a.Name}
+		ra := Account{ID: a.ID, Name: a.Name, Partition: a.Partition}
+		if a.Partition != "" && !mpmeter.IsPartition(a.Partition) {
+			errs.add(item, "partition %q is not an AWS partition such as aws, aws-cn, aws-us-gov or aws-eusc", a.Partition)
+		}
 		for j, k := range a.AccessKeys {
 			kitem := itemName(fmt.Sprintf("accounts[%d].access_keys", i), j, k.ID)
 			switch {
@@ -354,14 +372,22 @@ func (f *File) resolve() (*File, error) {
 				if !oneOf(w.Platform, platforms) {
 					errs.add(kitem, "workload platform %q is not one of %s", w.Platform, strings.Join(platforms, ", "))
 				}
-				if !regionRe.MatchString(w.Region) {
+				if !mpmeter.ValidRegionName(w.Region) {
 					errs.add(kitem, "workload region %q is not an AWS region such as us-east-1", w.Region)
+				} else if p := mpmeter.PartitionOf(w.Region); ra.Partition == "" {
+					ra.Partition = p
+				} else if p != ra.Partition {
+					errs.add(kitem, "workload region %q is in partition %s, account %s in %s: an account lives in one partition", w.Region, p, a.ID, ra.Partition)
 				}
 				wc := *w
 				rk.Workload = &wc
 			}
 			ra.AccessKeys = append(ra.AccessKeys, rk)
 		}
+		if a.ID != "" {
+			partitionOf[a.ID] = ra.Partition
+		}
+		ra.Partition = a.Partition
 		r.Accounts = append(r.Accounts, ra)
 	}
 
@@ -436,10 +462,13 @@ func (f *File) resolve() (*File, error) {
 			errs.add(item, "status %q is not one of %s", rs.Status, strings.Join(statuses, ", "))
 		}
 		generatedArn := rs.LicenseArn == ""
+		partition := cmp.Or(partitionOf[s.Account], "aws")
 		if generatedArn {
-			rs.LicenseArn = LicenseArnFor(s.Account, s.Product)
+			rs.LicenseArn = LicenseArnInPartition(partition, s.Account, s.Product)
 		} else if !licenseArnRe.MatchString(rs.LicenseArn) {
 			errs.add(item, "license_arn %q is not a license ARN", rs.LicenseArn)
+		} else if p := mpmeter.ARNPartition(rs.LicenseArn); partitionOf[s.Account] != "" && p != partition {
+			errs.add(item, "license_arn %q is in partition %s, account %s in %s", rs.LicenseArn, p, s.Account, partition)
 		}
 		if other := arns[rs.LicenseArn]; other != "" {
 			if generatedArn {
