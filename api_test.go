@@ -186,6 +186,7 @@ func TestListLengths(t *testing.T) {
 }
 
 func TestOperationRegions(t *testing.T) {
+	r := mpmeter.DefaultRegions()
 	for _, c := range []struct {
 		op, region string
 		want       bool
@@ -194,14 +195,68 @@ func TestOperationRegions(t *testing.T) {
 		{mpmeter.OpBatchMeterUsage, "cn-northwest-1", true},
 		{mpmeter.OpBatchMeterUsage, "us-gov-west-1", false},
 		{mpmeter.OpMeterUsage, "us-gov-west-1", true},
+		{mpmeter.OpMeterUsage, "cn-northwest-1", false},
 		{mpmeter.OpRegisterUsage, "me-south-1", false},
 		{mpmeter.OpRegisterUsage, "ca-central-1", true},
+		// Only in the SDKs' endpoint data: every operation.
+		{mpmeter.OpBatchMeterUsage, "eusc-de-east-1", true},
+		{mpmeter.OpResolveCustomer, "eusc-de-east-1", true},
+		{mpmeter.OpMeterUsage, "us-isob-east-1", true},
+		{mpmeter.OpRegisterUsage, "us-isob-east-1", true},
+		{mpmeter.OpBatchMeterUsage, "us-isob-west-1", false},
+		{mpmeter.OpBatchMeterUsage, "cn-north-1", false},
 		{mpmeter.OpResolveCustomer, "", false},
 		{mpmeter.OpResolveCustomer, "us-east-1 us-west-2", false},
 		{"Nope", "us-east-1", false},
 	} {
-		if got := mpmeter.OperationAvailableIn(c.op, c.region); got != c.want {
+		if got := r.Offers(c.op, c.region); got != c.want {
 			t.Errorf("%s in %q: %v", c.op, c.region, got)
 		}
+	}
+}
+
+func TestRegionsAdd(t *testing.T) {
+	r := mpmeter.DefaultRegions()
+	if err := r.Add("eu-future-1, MeterUsage=us-isof-south-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{mpmeter.OpBatchMeterUsage, mpmeter.OpMeterUsage, mpmeter.OpRegisterUsage, mpmeter.OpResolveCustomer} {
+		if !r.Offers(op, "eu-future-1") {
+			t.Errorf("%s not offered in the added eu-future-1", op)
+		}
+	}
+	if !r.Offers(mpmeter.OpMeterUsage, "us-isof-south-1") || r.Offers(mpmeter.OpBatchMeterUsage, "us-isof-south-1") {
+		t.Error("MeterUsage=us-isof-south-1 added the region to other operations, or not to MeterUsage")
+	}
+	if mpmeter.DefaultRegions().Offers(mpmeter.OpMeterUsage, "eu-future-1") {
+		t.Error("Add changed the defaults")
+	}
+	for _, bad := range []string{"Meter=us-east-1", "not a region", "us-east-1=MeterUsage", "US-EAST-1", "MeterUsage="} {
+		if err := mpmeter.DefaultRegions().Add(bad); err == nil {
+			t.Errorf("Add(%q) accepted", bad)
+		}
+	}
+}
+
+func TestPartitionOf(t *testing.T) {
+	for region, want := range map[string]string{
+		"us-east-1": "aws", "eu-central-2": "aws", "mx-central-1": "aws",
+		"cn-northwest-1": "aws-cn", "us-gov-west-1": "aws-us-gov",
+		"us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "eu-isoe-west-1": "aws-iso-e",
+		"us-isof-south-1": "aws-iso-f", "eusc-de-east-1": "aws-eusc",
+		"xx-unknown-1": "aws",
+	} {
+		if got := mpmeter.PartitionOf(region); got != want {
+			t.Errorf("PartitionOf(%q) = %q, want %q", region, got, want)
+		}
+		if !mpmeter.IsPartition(want) {
+			t.Errorf("IsPartition(%q) = false", want)
+		}
+	}
+	if got := mpmeter.ARNPartition("arn:aws-eusc:license-manager::444455556666:license/l-1"); got != "aws-eusc" {
+		t.Errorf("ARNPartition = %q", got)
+	}
+	if got := mpmeter.ARNPartition("l-1"); got != "" {
+		t.Errorf("ARNPartition of a non-ARN = %q", got)
 	}
 }

@@ -61,7 +61,6 @@ const (
 	CodeTimestampOutOfBounds    ErrorCode = "TimestampOutOfBoundsException"
 
 	// Common errors (API reference "Common Errors", PROTOCOL.md).
-	CodeDryRunOperation          ErrorCode = "DryRunOperation"
 	CodeValidation               ErrorCode = "ValidationException"
 	CodeSerialization            ErrorCode = "SerializationException"
 	CodeUnknownOperation         ErrorCode = "UnknownOperationException"
@@ -109,7 +108,6 @@ var errorTable = [...]ErrorCodeInfo{
 	{CodePlatformNotSupported, http.StatusBadRequest, "RegisterUsage: the caller is not a container workload."},
 	{CodeThrottling, http.StatusBadRequest, "More calls per second than the rate limit (400 keeps botocore's legacy retry working)."},
 	{CodeTimestampOutOfBounds, http.StatusBadRequest, "A usage timestamp is too old or in the future."},
-	{CodeDryRunOperation, http.StatusPreconditionFailed, "MeterUsage with DryRun: the call would have succeeded."},
 	{CodeValidation, http.StatusBadRequest, "The request violates the service model's constraints."},
 	{CodeSerialization, http.StatusBadRequest, "Malformed JSON, wrong member types, timestamps that are not numbers."},
 	{CodeUnknownOperation, http.StatusBadRequest, "An unknown X-Amz-Target, or a method other than POST."},

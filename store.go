@@ -71,6 +71,13 @@ type Store interface {
 	// ErrIdempotencyConflict. Otherwise the token is stored (replacing an
 	// expired one) in the same transaction, pointing at the outcome's record.
 	RecordUsage(ctx context.Context, recs []MeteringRecord, tok *IdempotencyToken) ([]MeteringOutcome, error)
+	// PreviewUsage answers what RecordUsage([]MeteringRecord{rec}, tok)
+	// would answer now, and writes nothing (MeterUsage's DryRun): the
+	// token's first record (Created=false) or ErrIdempotencyConflict for an
+	// unexpired token; the stored record (Created=false) when rec's DedupKey
+	// is taken; otherwise Created=true with rec as the store would read it
+	// back. A concurrent RecordUsage may change the answer a moment later.
+	PreviewUsage(ctx context.Context, rec MeteringRecord, tok *IdempotencyToken) (MeteringOutcome, error)
 	// Usage returns stored records matching f, ordered by Timestamp then
 	// MeteringRecordID.
 	Usage(ctx context.Context, f UsageFilter) ([]MeteringRecord, error)

@@ -60,12 +60,19 @@ type Limiter interface {
 	Allow(key string) bool
 }
 
+// RegionPolicy says in which regions each operation is offered
+// (*mpmeter.Regions).
+type RegionPolicy interface {
+	Offers(op, region string) bool
+}
+
 // Handler serves the Metering API on POST /.
 type Handler struct {
 	service  mpmeter.MeteringService
 	verifier Verifier
 	logger   *slog.Logger
 	limiter  Limiter
+	regions  RegionPolicy
 	ops      map[string]operation
 }
 
@@ -74,14 +81,20 @@ type Options struct {
 	Logger *slog.Logger // nil: slog.Default()
 	// Limiter throttles calls per account and operation; nil: no limit.
 	Limiter Limiter
+	// Regions says where each operation is offered; nil:
+	// mpmeter.DefaultRegions().
+	Regions RegionPolicy
 }
 
 // NewHandler returns the API handler for svc, authenticating with v. Wrap
 // it with middleware.Wrap for request ids, recovery, logs and metrics.
 func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler {
-	h := &Handler{service: svc, verifier: v, logger: opts.Logger, limiter: opts.Limiter}
+	h := &Handler{service: svc, verifier: v, logger: opts.Logger, limiter: opts.Limiter, regions: opts.Regions}
 	if h.logger == nil {
 		h.logger = slog.Default()
+	}
+	if h.regions == nil {
+		h.regions = mpmeter.DefaultRegions()
 	}
 	h.ops = map[string]operation{
 		mpmeter.OpBatchMeterUsage: op(mpmeter.MeteringService.BatchMeterUsage),
@@ -233,7 +246,7 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 	}
 
 	// 4. Region.
-	if !mpmeter.OperationAvailableIn(opName, caller.Region) {
+	if !h.regions.Offers(opName, caller.Region) {
 		return nil, mpmeter.Errorf(mpmeter.CodeDisabledAPI, "%s is not available in region %s.", opName, caller.Region)
 	}
 

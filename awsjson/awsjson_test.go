@@ -212,7 +212,6 @@ func TestStatusTable(t *testing.T) {
 		mpmeter.CodeSerialization:            400,
 		mpmeter.CodeUnknownOperation:         400,
 		mpmeter.CodeRequestEntityTooLarge:    413,
-		mpmeter.CodeDryRunOperation:          412,
 	}
 	modeled := 0
 	for name, s := range model.Shapes {

@@ -214,7 +214,7 @@ func TestBatchMeterUsageWholeRequestErrors(t *testing.T) {
 		{"unknown dimension", c, mpmetertest.SaaSProduct, record(mpmetertest.Customer, "cpus", 1, now), "InvalidUsageDimensionException"},
 		{"unknown customer", c, mpmetertest.SaaSProduct, record("cust-nobody", "users", 1, now), "InvalidCustomerIdentifierException"},
 		{"older than 6 hours", c, mpmetertest.SaaSProduct, record(mpmetertest.Customer, "users", 1, now.Add(-6*time.Hour-time.Minute)), "TimestampOutOfBoundsException"},
-		{"in the future", c, mpmetertest.SaaSProduct, record(mpmetertest.Customer, "users", 1, now.Add(10*time.Minute)), "TimestampOutOfBoundsException"},
+		{"in the future", c, mpmetertest.SaaSProduct, record(mpmetertest.Customer, "users", 1, now.Add(20*time.Minute)), "TimestampOutOfBoundsException"},
 		{"allocations do not sum", c, mpmetertest.SaaSProduct, &mm.UsageRecord{
 			CustomerIdentifier: aws.String(mpmetertest.Customer), Dimension: aws.String("users"), Quantity: aws.Int64(5), Timestamp: aws.Time(now),
 			UsageAllocations: []*mm.UsageAllocation{{AllocatedUsageQuantity: aws.Int64(2)}, {AllocatedUsageQuantity: aws.Int64(2), Tags: []*mm.Tag{{Key: aws.String("team"), Value: aws.String("a")}}}},

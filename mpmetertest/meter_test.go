@@ -20,6 +20,7 @@ import (
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/mpmetertest"
+	"github.com/mpmeter/mpmeter/server"
 )
 
 func ec2(t *testing.T, srv *mpmetertest.Server) *mm.MarketplaceMetering {
@@ -100,23 +101,116 @@ func TestMeterUsageClientToken(t *testing.T) {
 	}
 }
 
+// A DryRun that would succeed answers 200 with MeteringRecordId
+// "DryRunOperation" and stores nothing; one that would fail answers the
+// error the real call would get, the stored hour included.
 func TestMeterUsageDryRun(t *testing.T) {
 	srv := mpmetertest.New(t)
 	c := ec2(t, srv)
-	in := meterInput("requests", 1, time.Now())
-	in.DryRun = aws.Bool(true)
-	_, err := c.MeterUsage(in)
-	if msg := wantCode(t, err, "DryRunOperation", 412); msg != "Request would have succeeded, but DryRun flag is set." {
-		t.Fatalf("message %q", msg)
+	ts := time.Now().Add(-time.Minute)
+	dry := func(in *mm.MeterUsageInput) *mm.MeterUsageInput {
+		in.DryRun = aws.Bool(true)
+		return in
 	}
-	bad := meterInput("nosuchdim", 1, time.Now())
-	bad.DryRun = aws.Bool(true)
-	_, err = c.MeterUsage(bad)
-	wantCode(t, err, "InvalidUsageDimensionException", 400)
+	out, err := c.MeterUsage(dry(meterInput("requests", 1, ts)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.StringValue(out.MeteringRecordId); got != "DryRunOperation" {
+		t.Fatalf("MeteringRecordId %q, want DryRunOperation", got)
+	}
 	recs, _ := srv.Store.Usage(context.Background(), mpmeter.UsageFilter{})
 	if len(recs) != 0 {
 		t.Fatalf("DryRun stored %d records", len(recs))
 	}
+	// Nothing was stored: the real call with another quantity is no duplicate.
+	first, err := c.MeterUsage(meterInput("requests", 2, ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stored hour: the same record again would succeed, another quantity
+	// would be DuplicateRequestException.
+	if out, err := c.MeterUsage(dry(meterInput("requests", 2, ts))); err != nil || aws.StringValue(out.MeteringRecordId) != "DryRunOperation" {
+		t.Fatalf("DryRun of the stored record: %v %v", out, err)
+	}
+	_, err = c.MeterUsage(dry(meterInput("requests", 3, ts)))
+	wantCode(t, err, "DuplicateRequestException", 400)
+
+	for name, tc := range map[string]struct {
+		c    *mm.MarketplaceMetering
+		in   *mm.MeterUsageInput
+		code string
+	}{
+		"unknown dimension":    {c, meterInput("nosuchdim", 1, ts), "InvalidUsageDimensionException"},
+		"too old":              {c, meterInput("requests", 1, ts.Add(-7*time.Hour)), "TimestampOutOfBoundsException"},
+		"not entitled":         {client(t, srv, mpmetertest.CancelledEC2Key, mpmetertest.CancelledEC2Secret, mpmetertest.Region), meterInput("requests", 1, ts), "CustomerNotEntitledException"},
+		"workload's region":    {client(t, srv, mpmetertest.EC2Key, mpmetertest.EC2Secret, "us-west-2"), meterInput("requests", 1, ts), "InvalidEndpointRegionException"},
+		"region not offered":   {client(t, srv, mpmetertest.EC2Key, mpmetertest.EC2Secret, "cn-northwest-1"), meterInput("requests", 1, ts), "DisabledApiException"},
+		"not a workload":       {seller(t, srv), meterInput("requests", 1, ts), "AccessDeniedException"},
+		"not an AMI/container": {c, &mm.MeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageDimension: aws.String("users"), UsageQuantity: aws.Int64(1), Timestamp: aws.Time(ts)}, "InvalidProductCodeException"},
+	} {
+		_, err := tc.c.MeterUsage(dry(tc.in))
+		t.Run(name, func(t *testing.T) { wantCode(t, err, tc.code, 400) })
+	}
+	recs, _ = srv.Store.Usage(context.Background(), mpmeter.UsageFilter{})
+	if len(recs) != 1 || recs[0].MeteringRecordID != *first.MeteringRecordId {
+		t.Fatalf("stored %d records, want only the real call's", len(recs))
+	}
+}
+
+// ClientToken with DryRun (raw requests: aws-sdk-go v1's model has no
+// ClientToken): a token reused with other parameters is
+// IdempotencyConflictException, and a DryRun stores no token.
+func TestMeterUsageDryRunClientToken(t *testing.T) {
+	srv := mpmetertest.New(t)
+	ts := time.Now().Add(-time.Minute).Unix()
+	meter := func(token string, quantity int, dryRun bool) (int, map[string]any) {
+		t.Helper()
+		status, raw := srv.Do(t, mpmetertest.Raw{Target: "MeterUsage", Key: mpmetertest.EC2Key, Secret: mpmetertest.EC2Secret,
+			Body: fmt.Sprintf(`{"ProductCode":"exampleami1","Timestamp":%d,"UsageDimension":"requests","UsageQuantity":%d,"ClientToken":%q,"DryRun":%t}`, ts, quantity, token, dryRun)})
+		var out map[string]any
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatal(err)
+		}
+		return status, out
+	}
+	if status, out := meter("dry-token", 5, true); status != 200 || out["MeteringRecordId"] != "DryRunOperation" {
+		t.Fatalf("DryRun with a new token: %d %v", status, out)
+	}
+	// The dry run stored no token: the real call may use it with other
+	// parameters.
+	if status, out := meter("dry-token", 6, false); status != 200 || out["MeteringRecordId"] == "DryRunOperation" {
+		t.Fatalf("real call after a DryRun with its token: %d %v", status, out)
+	}
+	if status, out := meter("dry-token", 6, true); status != 200 || out["MeteringRecordId"] != "DryRunOperation" {
+		t.Fatalf("DryRun repeating the real call: %d %v", status, out)
+	}
+	if status, out := meter("dry-token", 7, true); status != 400 || out["__type"] != "IdempotencyConflictException" {
+		t.Fatalf("DryRun reusing the token with other parameters: %d %v", status, out)
+	}
+	if recs, _ := srv.Store.Usage(context.Background(), mpmeter.UsageFilter{}); len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+}
+
+// The rate limit runs before the service: DryRun calls count.
+func TestMeterUsageDryRunIsThrottled(t *testing.T) {
+	srv := mpmetertest.New(t, mpmetertest.WithConfig(func(c *server.Config) {
+		c.RateLimit, c.RateBurst = 0.001, 2 // two calls, then none for 1000 s
+	}))
+	c := ec2(t, srv)
+	in := meterInput("requests", 1, time.Now())
+	in.DryRun = aws.Bool(true)
+	for i := range 2 {
+		if _, err := c.MeterUsage(in); err != nil {
+			t.Fatalf("DryRun %d within the burst: %v", i+1, err)
+		}
+	}
+	_, err := c.MeterUsage(in)
+	wantCode(t, err, "ThrottlingException", 400)
+	// And they count toward the real calls' limit.
+	_, err = c.MeterUsage(meterInput("requests", 1, time.Now()))
+	wantCode(t, err, "ThrottlingException", 400)
 }
 
 func TestMeterUsageErrors(t *testing.T) {

@@ -32,13 +32,16 @@
 //
 // Applying a seed is idempotent: the values the file leaves out (a
 // subscription's customer identifier and license ARN) are derived from the
-// subscription's account and product, never drawn at random, and a
+// subscription's account and product (the license ARN in the account's
+// partition: arn:aws-eusc:... for an account in eusc-de-east-1), never drawn
+// at random, and a
 // registration token already in the store keeps its creation and expiry
 // times.
 package seed
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -70,8 +73,13 @@ type File struct {
 
 // Account is an AWS account and the access keys it signs requests with.
 type Account struct {
-	ID         string      `yaml:"id"` // 12 digits
-	Name       string      `yaml:"name,omitempty"`
+	ID   string `yaml:"id"` // 12 digits
+	Name string `yaml:"name,omitempty"`
+	// Partition is the AWS partition the account lives in (aws, aws-cn,
+	// aws-us-gov, aws-eusc, ...): the prefix of its generated license ARNs.
+	// Empty means the partition of its workloads' region (they must agree),
+	// or aws when it has none.
+	Partition  string      `yaml:"partition,omitempty"`
 	AccessKeys []AccessKey `yaml:"access_keys,omitempty"`
 }
 
@@ -242,13 +250,20 @@ func (f *File) Marshal() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// LicenseArnFor is the license ARN a subscription of account to product gets
-// when the seed gives none:
+// LicenseArnFor is the license ARN a subscription of account (in the aws
+// partition) to product gets when the seed gives none:
 // arn:aws:license-manager::<account>:license/l-<32 hex digits>, the digits
 // taken from a SHA-256 of account and product.
 func LicenseArnFor(account, product string) string {
+	return LicenseArnInPartition("aws", account, product)
+}
+
+// LicenseArnInPartition is LicenseArnFor for an account in partition:
+// arn:<partition>:license-manager::..., as License Manager's ARNs are in
+// the account's partition (arn:aws-eusc:... in eusc-de-east-1).
+func LicenseArnInPartition(partition, account, product string) string {
 	sum := sha256.Sum256([]byte("mpmeter/license\x00" + account + "\x00" + product))
-	return "arn:aws:license-manager::" + account + ":license/l-" + hex.EncodeToString(sum[:16])
+	return "arn:" + partition + ":license-manager::" + account + ":license/l-" + hex.EncodeToString(sum[:16])
 }
 
 // customerIDLen is the length of generated customer identifiers.
@@ -267,7 +282,6 @@ func CustomerIdentifierFor(account, product string) string {
 var (
 	accountIDRe   = regexp.MustCompile(`^[0-9]{12}$`)
 	accessKeyIDRe = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	regionRe      = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
 	productCodeRe = regexp.MustCompile(`^[-a-zA-Z0-9/=:_.@]*$`)
 	// licenseArnRe is the service model's LicenseArn pattern; RE2 allows
 	// repeat counts up to 1000, so {0,1023} is written {0,1000}{0,23}.
@@ -323,15 +337,16 @@ func itemName(list string, i int, id string) string {
 // resolver validates a seed file one entity at a time and remembers what
 // the later entities refer to.
 type resolver struct {
-	errs       problems
-	accounts   map[string]string // account id -> item name
-	keys       map[string]string // access key id -> item name
-	products   map[string]string // product code -> item name
-	concurrent map[string]bool   // product codes with concurrent agreements
-	arns       map[string]string // license ARN -> item name
-	customers  map[subKey]string // (product, customer id) -> item name
-	subsOf     map[subKey][]string
-	tokens     map[string]string // token -> item name
+	errs        problems
+	accounts    map[string]string // account id -> item name
+	keys        map[string]string // access key id -> item name
+	products    map[string]string // product code -> item name
+	concurrent  map[string]bool   // product codes with concurrent agreements
+	partitionOf map[string]string // account id -> partition (explicit or its workloads')
+	arns        map[string]string // license ARN -> item name
+	customers   map[subKey]string // (product, customer id) -> item name
+	subsOf      map[subKey][]string
+	tokens      map[string]string // token -> item name
 }
 
 // subKey is a pair of names: (account, product) in subsOf, (product,
@@ -340,14 +355,15 @@ type subKey struct{ a, b string }
 
 func (f *File) resolve() (*File, error) {
 	rv := &resolver{
-		accounts:   map[string]string{},
-		keys:       map[string]string{},
-		products:   map[string]string{},
-		concurrent: map[string]bool{},
-		arns:       map[string]string{},
-		customers:  map[subKey]string{},
-		subsOf:     map[subKey][]string{},
-		tokens:     map[string]string{},
+		accounts:    map[string]string{},
+		keys:        map[string]string{},
+		products:    map[string]string{},
+		concurrent:  map[string]bool{},
+		partitionOf: map[string]string{},
+		arns:        map[string]string{},
+		customers:   map[subKey]string{},
+		subsOf:      map[subKey][]string{},
+		tokens:      map[string]string{},
 	}
 	r := &File{}
 	for i, a := range f.Accounts {
@@ -381,9 +397,26 @@ func (rv *resolver) account(i int, a Account) Account {
 	default:
 		rv.accounts[a.ID] = item
 	}
-	ra := Account{ID: a.ID, Name: a.Name}
+	ra := Account{ID: a.ID, Name: a.Name, Partition: a.Partition}
+	if a.Partition != "" && !mpmeter.IsPartition(a.Partition) {
+		rv.errs.add(item, "partition %q is not an AWS partition such as aws, aws-cn, aws-us-gov or aws-eusc", a.Partition)
+	}
+	partition := a.Partition
 	for j, k := range a.AccessKeys {
-		ra.AccessKeys = append(ra.AccessKeys, rv.accessKey(itemName(fmt.Sprintf("accounts[%d].access_keys", i), j, k.ID), k))
+		kitem := itemName(fmt.Sprintf("accounts[%d].access_keys", i), j, k.ID)
+		ra.AccessKeys = append(ra.AccessKeys, rv.accessKey(kitem, k))
+		// An account lives in one partition: its workloads' regions say
+		// which when the file does not.
+		if w := k.Workload; w != nil && mpmeter.ValidRegionName(w.Region) {
+			if p := mpmeter.PartitionOf(w.Region); partition == "" {
+				partition = p
+			} else if p != partition {
+				rv.errs.add(kitem, "workload region %q is in partition %s, account %s in %s: an account lives in one partition", w.Region, p, a.ID, partition)
+			}
+		}
+	}
+	if a.ID != "" {
+		rv.partitionOf[a.ID] = partition
 	}
 	return ra
 }
@@ -411,7 +444,7 @@ func (rv *resolver) accessKey(item string, k AccessKey) AccessKey {
 		if !oneOf(w.Platform, platforms) {
 			rv.errs.add(item, "workload platform %q is not one of %s", w.Platform, strings.Join(platforms, ", "))
 		}
-		if !regionRe.MatchString(w.Region) {
+		if !mpmeter.ValidRegionName(w.Region) {
 			rv.errs.add(item, "workload region %q is not an AWS region such as us-east-1", w.Region)
 		}
 		wc := *w
@@ -494,10 +527,13 @@ func (rv *resolver) subscription(i int, s Subscription) Subscription {
 		rv.errs.add(item, "status %q is not one of %s", rs.Status, strings.Join(statuses, ", "))
 	}
 	generatedArn := rs.LicenseArn == ""
+	partition := cmp.Or(rv.partitionOf[s.Account], "aws")
 	if generatedArn {
-		rs.LicenseArn = LicenseArnFor(s.Account, s.Product)
+		rs.LicenseArn = LicenseArnInPartition(partition, s.Account, s.Product)
 	} else if !licenseArnRe.MatchString(rs.LicenseArn) {
 		rv.errs.add(item, "license_arn %q is not a license ARN", rs.LicenseArn)
+	} else if p := mpmeter.ARNPartition(rs.LicenseArn); rv.partitionOf[s.Account] != "" && p != partition {
+		rv.errs.add(item, "license_arn %q is in partition %s, account %s in %s", rs.LicenseArn, p, s.Account, partition)
 	}
 	if other := rv.arns[rs.LicenseArn]; other != "" {
 		if generatedArn {

@@ -52,11 +52,17 @@ type Config struct {
 	// time.Now. Tests with recorded signatures replace it.
 	WallClock func() time.Time
 
+	// UsageWindow and FutureTolerance: see service.Config (FutureTolerance
+	// 0 is service.DefaultFutureTolerance, service.NoFutureTolerance none).
 	UsageWindow     time.Duration
 	FutureTolerance time.Duration
-	TokenTTL        time.Duration // registration tokens seeded without expires_at
-	ClientTokenTTL  time.Duration
-	MaxSkew         time.Duration
+	// Regions says where each operation is offered; nil means
+	// mpmeter.DefaultRegions().
+	Regions *mpmeter.Regions
+
+	TokenTTL       time.Duration // registration tokens seeded without expires_at
+	ClientTokenTTL time.Duration
+	MaxSkew        time.Duration
 	// KeyEncryptionKey encrypts signing keys at rest; empty stores them
 	// unencrypted (a warning is logged).
 	KeyEncryptionKey string
@@ -151,6 +157,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
 	apiOpts := awsjson.Options{Logger: cfg.Logger}
+	if cfg.Regions != nil {
+		apiOpts.Regions = cfg.Regions
+	}
 	if cfg.RateLimit > 0 {
 		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
 	}

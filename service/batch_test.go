@@ -117,7 +117,7 @@ func TestBatchMeterUsageRejects(t *testing.T) {
 		{name: "timestamp in the future", code: mpmeter.CodeTimestampOutOfBounds,
 			in: func(f *fixture) *mpmeter.BatchMeterUsageInput {
 				r := rec(f, "users", 1)
-				r.Timestamp = ts(f.now.Add(time.Second))
+				r.Timestamp = ts(f.now.Add(15*time.Minute + time.Second)) // past service.DefaultFutureTolerance
 				return batch(saasProduct, r)
 			}},
 		{name: "allocations not summing to the quantity", code: mpmeter.CodeInvalidUsageAllocations,
@@ -171,7 +171,7 @@ func TestBatchMeterUsageStatuses(t *testing.T) {
 	noAgreement := rec(f, "users", 5)
 	noAgreement.CustomerIdentifier, noAgreement.CustomerAWSAccountId = nil, ptr("999988887777")
 	oldest := rec(f, "users", 6)
-	oldest.CustomerIdentifier, oldest.Timestamp = nil, ts(f.now.Add(-6*time.Hour))
+	oldest.CustomerIdentifier, oldest.Timestamp = nil, ts(f.now.Add(-6*time.Hour+time.Second))
 	oldest.CustomerAWSAccountId = ptr(buyer)
 	allocated := rec(f, "gigabytes", 7)
 	allocated.Timestamp = ts(f.now.Add(-time.Hour))

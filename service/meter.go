@@ -34,6 +34,8 @@ func (s *Service) entitled(ctx context.Context, account, product string) (bool, 
 // DuplicateRequestException (AgentCore runtimes may report many times an
 // hour: each call is its own record). A ClientToken makes a retry answer the
 // first answer; reused with other parameters it is IdempotencyConflictException.
+// A DryRun makes every check of the real call, the stored hour and token
+// included, writes nothing, and answers MeteringRecordId DryRunRecordID.
 func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpmeter.MeterUsageInput) (*mpmeter.MeterUsageOutput, error) {
 	now := s.clock.Now()
 	w, err := workloadOf(caller, mpmeter.OpMeterUsage)
@@ -69,10 +71,6 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 	if !ok {
 		return nil, customerNotEntitled(caller.AccountID, p.Code)
 	}
-	if in.DryRun != nil && *in.DryRun {
-		return nil, mpmeter.Errorf(mpmeter.CodeDryRunOperation, "Request would have succeeded, but DryRun flag is set.")
-	}
-
 	rec := mpmeter.MeteringRecord{
 		MeteringRecordID:  newRecordID(),
 		Kind:              mpmeter.UsageMeter,
@@ -99,7 +97,17 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 			ExpiresAt:   now.Add(s.cfg.ClientTokenTTL),
 		}
 	}
-	outcomes, err := s.store.RecordUsage(ctx, []mpmeter.MeteringRecord{rec}, tok)
+	dryRun := in.DryRun != nil && *in.DryRun
+	var outcomes []mpmeter.MeteringOutcome
+	if dryRun {
+		// Every check of a real call, the stored slot and token included,
+		// but nothing is written.
+		var o mpmeter.MeteringOutcome
+		o, err = s.store.PreviewUsage(ctx, rec, tok)
+		outcomes = []mpmeter.MeteringOutcome{o}
+	} else {
+		outcomes, err = s.store.RecordUsage(ctx, []mpmeter.MeteringRecord{rec}, tok)
+	}
 	if errors.Is(err, mpmeter.ErrIdempotencyConflict) {
 		return nil, mpmeter.Errorf(mpmeter.CodeIdempotencyConflict, "ClientToken %q was already used with different parameters.", *in.ClientToken)
 	} else if err != nil {
@@ -107,10 +115,21 @@ func (s *Service) MeterUsage(ctx context.Context, caller mpmeter.Caller, in *mpm
 	}
 	o := outcomes[0]
 	outcome := outcomeOf(o, rec)
-	s.observe(mpmeter.OpMeterUsage, outcome, 1)
+	if !dryRun {
+		s.observe(mpmeter.OpMeterUsage, outcome, 1)
+	}
 	if outcome == OutcomeDuplicate {
 		return nil, mpmeter.Errorf(mpmeter.CodeDuplicateRequest, "A metering record has already been emitted by workload %s for dimension %q in the hour of %s with a different usageQuantity.", w.ID, rec.Dimension, ts.Truncate(time.Hour).UTC().Format(time.RFC3339))
+	}
+	if dryRun {
+		id := DryRunRecordID
+		return &mpmeter.MeterUsageOutput{MeteringRecordId: &id}, nil
 	}
 	id := o.Record.MeteringRecordID
 	return &mpmeter.MeterUsageOutput{MeteringRecordId: &id}, nil
 }
+
+// DryRunRecordID is the MeteringRecordId of a DryRun that would have
+// succeeded: AWS answers 200 {"MeteringRecordId": "DryRunOperation"} and
+// stores nothing (spec/PROTOCOL.md).
+const DryRunRecordID = "DryRunOperation"

@@ -48,7 +48,7 @@ func TestMeterUsageRejects(t *testing.T) {
 		{name: "timestamp in the future", key: ec2Key, code: mpmeter.CodeTimestampOutOfBounds,
 			in: func(f *fixture) *mpmeter.MeterUsageInput {
 				in := meter(f, "requests", 1)
-				in.Timestamp = ts(f.now.Add(time.Second))
+				in.Timestamp = ts(f.now.Add(service.DefaultFutureTolerance + time.Second))
 				return in
 			}},
 		{name: "allocations not summing to the quantity", key: ec2Key, code: mpmeter.CodeInvalidUsageAllocations,
@@ -125,7 +125,7 @@ func TestMeterUsageDedup(t *testing.T) {
 		key    string
 		in     func(f *fixture) *mpmeter.MeterUsageInput
 		code   mpmeter.ErrorCode // the error, or "" for an answer
-		same   bool   // the first step's MeteringRecordId
+		same   bool              // the first step's MeteringRecordId
 		stored int
 	}
 	first := func(f *fixture) *mpmeter.MeterUsageInput { return meter(f, "requests", 4) }

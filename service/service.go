@@ -23,11 +23,13 @@ type Store interface {
 	SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]mpmeter.Subscription, error)
 	RegistrationToken(ctx context.Context, token string) (mpmeter.RegistrationToken, error)
 	RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error)
+	PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) (mpmeter.MeteringOutcome, error)
 	Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error)
 }
 
 // Config is what a Service needs and its tunable rules. Zero durations mean
-// the defaults; negative ones are an error.
+// the defaults; a negative UsageWindow or ClientTokenTTL is an error
+// (a negative FutureTolerance means none: NoFutureTolerance).
 type Config struct {
 	// Store holds the marketplace and the usage. Required.
 	Store Store
@@ -39,12 +41,20 @@ type Config struct {
 	// Observer, when set, hears how many records each call metered.
 	Observer Observer
 
-	// UsageWindow is how far back a usage timestamp may be: AWS accepts
-	// records up to 6 hours after the event.
+	// UsageWindow is how long after the event a usage record is accepted: a
+	// timestamp ts is refused once now-ts >= UsageWindow. The API reference
+	// and the service model say 6 hours (the default); AWS's newer SDK
+	// documentation says 24 hours, which is this set to 24h.
+	//
+	// Whatever the window, usage of a calendar month (UTC) is refused from
+	// 06:00:00 UTC on the first day of the next month (MonthEndGrace): at
+	// 05:59:59 last month's record is accepted, at 06:00:00 it is not. With
+	// a window of 6 hours or less the window refuses such a record already,
+	// so the cut-off only binds for longer windows, as in AWS's newer rule.
 	UsageWindow time.Duration
 	// FutureTolerance is how far ahead of the service clock a usage
-	// timestamp may be. AWS accepts none; a little helps clients whose clock
-	// runs ahead of a virtual service clock.
+	// timestamp may be. 0 means DefaultFutureTolerance; NoFutureTolerance
+	// (any negative value) means none.
 	FutureTolerance time.Duration
 	// ClientTokenTTL is how long a MeterUsage ClientToken is remembered.
 	ClientTokenTTL time.Duration
@@ -54,6 +64,20 @@ type Config struct {
 const (
 	DefaultUsageWindow    = 6 * time.Hour
 	DefaultClientTokenTTL = 24 * time.Hour
+	// DefaultFutureTolerance lets through a usage timestamp up to 15
+	// minutes ahead of the service clock: as far as SigV4 lets a client's
+	// clock run ahead (the default --max-skew, AWS's 15 minutes). SDKs stamp
+	// usage with their host's clock (botocore truncates to whole seconds,
+	// aws-sdk-go v1/v2 and JavaScript v3 send milliseconds), so a correct
+	// client on another host is ahead by its clock's offset, and a client
+	// whose signature is accepted is never more than this ahead.
+	DefaultFutureTolerance = 15 * time.Minute
+	// NoFutureTolerance makes FutureTolerance none: a timestamp after the
+	// service clock's now is refused.
+	NoFutureTolerance time.Duration = -1
+	// MonthEndGrace is how long into a month the previous month's usage is
+	// still accepted.
+	MonthEndGrace = 6 * time.Hour
 )
 
 // Service implements mpmeter.MeteringService.
@@ -105,14 +129,20 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("service: Config.Store is required")
 	case cfg.Clock == nil:
 		return nil, errors.New("service: Config.Clock is required")
-	case cfg.UsageWindow < 0, cfg.FutureTolerance < 0, cfg.ClientTokenTTL < 0:
-		return nil, fmt.Errorf("service: negative duration in Config (UsageWindow %s, FutureTolerance %s, ClientTokenTTL %s)", cfg.UsageWindow, cfg.FutureTolerance, cfg.ClientTokenTTL)
+	case cfg.UsageWindow < 0, cfg.ClientTokenTTL < 0:
+		return nil, fmt.Errorf("service: negative duration in Config (UsageWindow %s, ClientTokenTTL %s)", cfg.UsageWindow, cfg.ClientTokenTTL)
 	}
 	if cfg.UsageWindow == 0 {
 		cfg.UsageWindow = DefaultUsageWindow
 	}
 	if cfg.ClientTokenTTL == 0 {
 		cfg.ClientTokenTTL = DefaultClientTokenTTL
+	}
+	switch {
+	case cfg.FutureTolerance == 0:
+		cfg.FutureTolerance = DefaultFutureTolerance
+	case cfg.FutureTolerance < 0:
+		cfg.FutureTolerance = 0
 	}
 	return &Service{store: cfg.Store, clock: cfg.Clock, cfg: cfg, signer: cfg.Signer, observer: cfg.Observer}, nil
 }
@@ -153,16 +183,33 @@ func (s *Service) product(ctx context.Context, code string) (mpmeter.Product, er
 	return p, err
 }
 
-// checkTimestamp applies the usage window to one usage timestamp.
+// checkTimestamp applies the usage window and the month-end cut-off to one
+// usage timestamp (see Config.UsageWindow).
 func (s *Service) checkTimestamp(now, ts time.Time) error {
-	earliest := now.Add(-s.cfg.UsageWindow)
 	latest := now.Add(s.cfg.FutureTolerance)
-	if ts.Before(earliest) || ts.After(latest) {
+	if ts.After(latest) {
 		return mpmeter.Errorf(mpmeter.CodeTimestampOutOfBounds,
-			"The timestamp value %s is out of the allowed range [%s, %s]: usage is accepted up to %s after the event and not in the future.",
-			ts.UTC().Format(time.RFC3339), earliest.UTC().Format(time.RFC3339), latest.UTC().Format(time.RFC3339), s.cfg.UsageWindow)
+			"The timestamp value %s is out of the allowed range: it is more than %s in the future (latest accepted: %s).",
+			ts.UTC().Format(time.RFC3339), s.cfg.FutureTolerance, latest.UTC().Format(time.RFC3339))
+	}
+	if now.Sub(ts) >= s.cfg.UsageWindow {
+		return mpmeter.Errorf(mpmeter.CodeTimestampOutOfBounds,
+			"The timestamp value %s is out of the allowed range: usage records are not accepted %s or more after the event (earliest accepted: after %s).",
+			ts.UTC().Format(time.RFC3339), s.cfg.UsageWindow, now.Add(-s.cfg.UsageWindow).UTC().Format(time.RFC3339))
+	}
+	if cutoff := monthCutoff(ts); !now.Before(cutoff) {
+		return mpmeter.Errorf(mpmeter.CodeTimestampOutOfBounds,
+			"The timestamp value %s is out of the allowed range: usage of %s was accepted until %s.",
+			ts.UTC().Format(time.RFC3339), ts.UTC().Format("January 2006"), cutoff.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// monthCutoff is when usage at ts stops being accepted whatever the window:
+// MonthEndGrace into the first day of the month (UTC) after ts's.
+func monthCutoff(ts time.Time) time.Time {
+	u := ts.UTC()
+	return time.Date(u.Year(), u.Month()+1, 1, 0, 0, 0, 0, time.UTC).Add(MonthEndGrace)
 }
 
 // allocations checks usage allocations against the record's quantity and

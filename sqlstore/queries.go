@@ -67,6 +67,9 @@ const (
 	rSubscriptionsOf
 	rRegistrationToken
 	rSigningKeys
+	rRecordByDedupKey
+	rRecordByID
+	rGetToken
 	numReadStmts
 )
 
@@ -87,4 +90,8 @@ var readSQL = [numReadStmts]string{
 		FROM registration_tokens WHERE token = ?`,
 	rSigningKeys: `SELECT version, private_key_pem, public_key_pem, created_at_ms
 		FROM signing_keys ORDER BY version`,
+	// PreviewUsage reads what RecordUsage would find, on the read pool.
+	rRecordByDedupKey: writeSQL[wRecordByDedupKey],
+	rRecordByID:       writeSQL[wRecordByID],
+	rGetToken:         writeSQL[wGetToken],
 }

@@ -50,6 +50,47 @@ func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, 
 	return out, nil
 }
 
+// PreviewUsage answers what RecordUsage would answer for rec and tok,
+// reading on the read pool and writing nothing; see mpmeter.Store. The token
+// is judged unexpired as RecordUsage judges it: ExpiresAt after
+// rec.CreatedAt.
+func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) (mpmeter.MeteringOutcome, error) {
+	if tok != nil {
+		var fp, id string
+		var expires int64
+		err := s.rst[rGetToken].QueryRowContext(ctx, tok.Scope, tok.Token).Scan(&fp, &id, &expires)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return mpmeter.MeteringOutcome{}, readErr(ctx, err, "idempotency token")
+		case expires > ms(rec.CreatedAt):
+			if fp != tok.Fingerprint {
+				return mpmeter.MeteringOutcome{}, fmt.Errorf("token %q: %w", tok.Token, mpmeter.ErrIdempotencyConflict)
+			}
+			first, err := scanRecord(s.rst[rRecordByID].QueryRowContext(ctx, id))
+			if err != nil {
+				// Not ErrNotFound: a token naming a missing record is a
+				// broken database.
+				return mpmeter.MeteringOutcome{}, fmt.Errorf("sqlstore: record %q of token %q: %w", id, tok.Token, err)
+			}
+			return mpmeter.MeteringOutcome{Created: false, Record: first}, nil
+		}
+	}
+	if rec.DedupKey != "" {
+		stored, err := scanRecord(s.rst[rRecordByDedupKey].QueryRowContext(ctx, rec.DedupKey))
+		switch {
+		case err == nil:
+			return mpmeter.MeteringOutcome{Created: false, Record: stored}, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return mpmeter.MeteringOutcome{}, readErr(ctx, err, "record with dedup key %q", rec.DedupKey)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return mpmeter.MeteringOutcome{}, fmt.Errorf("sqlstore: PreviewUsage: %w", err)
+	}
+	return mpmeter.MeteringOutcome{Created: true, Record: normalize(rec)}, nil
+}
+
 // recordUsageTx is RecordUsage's work inside a write transaction that the
 // caller begins and commits. It is separate so that group commit (several
 // callers' RecordUsage in one transaction, one fsync) can call it once per

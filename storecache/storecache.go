@@ -227,6 +227,11 @@ func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, 
 	return s.under.RecordUsage(ctx, recs, tok)
 }
 
+// PreviewUsage implements mpmeter.Store: a read of usage, never cached.
+func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) (mpmeter.MeteringOutcome, error) {
+	return s.under.PreviewUsage(ctx, rec, tok)
+}
+
 // Usage implements mpmeter.Store.
 func (s *Store) Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error) {
 	return s.under.Usage(ctx, f)

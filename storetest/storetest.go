@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"IdempotencyTokenScope", testIdempotencyTokenScope},
 		{"IdempotencyTokenNeedsOneRecord", testIdempotencyTokenNeedsOneRecord},
 		{"IdempotencyTokenAndDedupKey", testIdempotencyTokenAndDedupKey},
+		{"PreviewUsage", testPreviewUsage},
 		{"ConcurrentIdentical", testConcurrentIdentical},
 		{"ConcurrentRetries", testConcurrentRetries},
 		{"ConcurrentOverlappingBatches", testConcurrentOverlappingBatches},

@@ -140,3 +140,26 @@ func TestBenchMoved(t *testing.T) {
 		t.Fatalf("mpmeter bench: %v, %q; want a usage error pointing to mpmeter-bench", err, stderr.String())
 	}
 }
+
+func TestServeRegionsAndWindowFlags(t *testing.T) {
+	var c serveConfig
+	if err := parseFlags(serveFlags(&c), nil, func(string) string { return "" }, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.futureTolerance != 15*time.Minute || c.usageWindow != 6*time.Hour || c.regions != "" {
+		t.Fatalf("defaults: future-tolerance %v, usage-window %v, regions %q", c.futureTolerance, c.usageWindow, c.regions)
+	}
+	env := map[string]string{"MPMETER_REGIONS": "eu-future-1,MeterUsage=us-isof-south-1", "MPMETER_USAGE_WINDOW": "24h"}
+	c = serveConfig{}
+	if err := parseFlags(serveFlags(&c), nil, func(k string) string { return env[k] }, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil || c.regions != env["MPMETER_REGIONS"] || c.usageWindow != 24*time.Hour {
+		t.Fatalf("from the environment: %v, %+v", err, c)
+	}
+	c = serveConfig{}
+	parseFlags(serveFlags(&c), []string{"--regions", "Meter=eu-future-1"}, func(string) string { return "" }, &bytes.Buffer{})
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--regions") {
+		t.Fatalf("a bad --regions: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seed"
@@ -26,7 +27,7 @@ import (
 // serveConfig is the serve command's settings.
 type serveConfig struct {
 	listen, db, seedPath, logLevel, logFormat, keyEncryptionKey string
-	adminListen                                                 string
+	adminListen, regions                                        string
 	demo, pprof                                                 bool
 	usageWindow, futureTolerance, tokenTTL, clientTokenTTL      time.Duration
 	maxSkew, shutdownTimeout, cacheTTL                          time.Duration
@@ -40,8 +41,9 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.db, "db", "mpmeter.db", "SQLite database file, or a postgres:// URL")
 	fs.StringVar(&c.seedPath, "seed", "", "YAML seed file to apply at start (idempotent)")
 	fs.BoolVar(&c.demo, "demo", false, "start with the built-in demo seed in a temporary database (unless --db is given)")
-	fs.DurationVar(&c.usageWindow, "usage-window", service.DefaultUsageWindow, "how far in the past usage timestamps are accepted")
-	fs.DurationVar(&c.futureTolerance, "future-tolerance", 0, "how far in the future usage timestamps are accepted")
+	fs.DurationVar(&c.usageWindow, "usage-window", service.DefaultUsageWindow, "how long after the event usage is accepted (24h: AWS's newer rule; last month's usage is always refused from 06:00 UTC on the 1st)")
+	fs.DurationVar(&c.futureTolerance, "future-tolerance", service.DefaultFutureTolerance, "how far in the future usage timestamps are accepted (0: not at all)")
+	fs.StringVar(&c.regions, "regions", "", "more regions to offer: REGION (every operation) or OPERATION=REGION, separated by commas")
 	fs.DurationVar(&c.tokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of seeded registration tokens without expires_at")
 	fs.DurationVar(&c.clientTokenTTL, "client-token-ttl", service.DefaultClientTokenTTL, "how long MeterUsage ClientTokens are remembered")
 	fs.DurationVar(&c.maxSkew, "max-skew", 15*time.Minute, "allowed difference between a request's X-Amz-Date and the wall clock")
@@ -66,6 +68,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.futureTolerance < 0 {
 		errs = append(errs, fmt.Errorf("--future-tolerance must not be negative"))
+	}
+	if err := mpmeter.DefaultRegions().Add(c.regions); err != nil {
+		errs = append(errs, fmt.Errorf("--regions: %v", err))
 	}
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: %v", c.listen, err))
@@ -142,12 +147,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
+	regions := mpmeter.DefaultRegions()
+	if err := regions.Add(c.regions); err != nil {
+		return err
+	}
+	futureTolerance := c.futureTolerance
+	if futureTolerance == 0 {
+		futureTolerance = service.NoFutureTolerance
+	}
 	srv, err := server.New(ctx, server.Config{
 		Store:            st,
 		Metrics:          m,
 		Seed:             seedFile,
 		UsageWindow:      c.usageWindow,
-		FutureTolerance:  c.futureTolerance,
+		FutureTolerance:  futureTolerance,
+		Regions:          regions,
 		TokenTTL:         c.tokenTTL,
 		ClientTokenTTL:   c.clientTokenTTL,
 		MaxSkew:          c.maxSkew,

@@ -163,7 +163,7 @@ describe('BatchMeterUsage', () => {
       ['unknown dimension', {}, rec(demo.customer, 'cpus', 1, now()), 'InvalidUsageDimensionException'],
       ['unknown customer', {}, rec('cust-nobody', 'users', 1, now()), 'InvalidCustomerIdentifierException'],
       ['older than 6 hours', {}, rec(demo.customer, 'users', 1, hoursAgo(6, 60_000)), 'TimestampOutOfBoundsException'],
-      ['in the future', {}, rec(demo.customer, 'users', 1, new Date(Date.now() + 600_000)), 'TimestampOutOfBoundsException'],
+      ['20 minutes ahead', {}, rec(demo.customer, 'users', 1, new Date(Date.now() + 1_200_000)), 'TimestampOutOfBoundsException'],
       ['allocations that do not sum', {}, rec(demo.customer, 'users', 5, now(), {
         UsageAllocations: [
           { AllocatedUsageQuantity: 2 },
@@ -311,6 +311,27 @@ describe('BatchMeterUsage', () => {
     it('a region without BatchMeterUsage: DisabledApiException', async () => {
       const err = await rejectsWith(srv.client(demo.seller, 'us-gov-west-1').send(new BatchMeterUsageCommand(input())), 'DisabledApiException', 400);
       assert.match(err.message, /us-gov-west-1/);
+      await rejectsWith(srv.client(demo.seller, 'eu-future-1').send(new BatchMeterUsageCommand(input())), 'DisabledApiException', 400);
+    });
+
+    it("the SDKs' endpoint data regions: eusc-de-east-1 and us-isob-east-1", async () => {
+      for (const region of ['eusc-de-east-1', 'us-isob-east-1']) {
+        // Any answer but DisabledApiException: the usage hour may be taken
+        // by another test of this file.
+        const out = await srv.client(demo.seller, region).send(new BatchMeterUsageCommand(input()));
+        assert.equal(out.$metadata.httpStatusCode, 200, region);
+        assert.equal(out.Results.length, 1, region);
+      }
+    });
+
+    it('--regions offers more', async () => {
+      const extended = await startServer(['--regions', 'eu-future-1']);
+      try {
+        const out = await extended.client(demo.seller, 'eu-future-1').send(new BatchMeterUsageCommand(input()));
+        assert.equal(out.Results[0].Status, 'Success');
+      } finally {
+        await extended.stop();
+      }
     });
 
     it('an unknown access key: UnrecognizedClientException', async () => {

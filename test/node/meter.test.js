@@ -56,24 +56,33 @@ describe('MeterUsage', () => {
     await rejectsWith(meter({ ...input, Timestamp: hoursAgo(3) }), 'IdempotencyConflictException', 400);
   });
 
-  it('DryRun: 412 DryRunOperation when the call would succeed, and nothing is stored', async () => {
+  it('DryRun: 200 MeteringRecordId "DryRunOperation" when the call would succeed, and nothing is stored', async () => {
     const ts = hoursAgo(4);
     const client = srv.client(demo.ec2);
     const log = wire(client);
-    const err = await rejectsWith(meter({ Timestamp: ts, UsageDimension: 'vcpu_hours', UsageQuantity: 1, DryRun: true }, client), 'DryRunOperation', 412);
-    assert.equal(err.message, 'Request would have succeeded, but DryRun flag is set.');
-    assert.deepEqual(JSON.parse(log.responseBody), { __type: 'DryRunOperation', message: 'Request would have succeeded, but DryRun flag is set.' });
+    const dry = await meter({ Timestamp: ts, UsageDimension: 'vcpu_hours', UsageQuantity: 1, DryRun: true }, client);
+    assert.equal(dry.$metadata.httpStatusCode, 200);
+    assert.equal(dry.MeteringRecordId, 'DryRunOperation');
+    assert.deepEqual(JSON.parse(log.responseBody), { MeteringRecordId: 'DryRunOperation' });
     // Nothing was stored: another quantity in that hour succeeds.
-    const out = await meter({ Timestamp: ts, UsageDimension: 'vcpu_hours', UsageQuantity: 2 });
+    const token = `dry-${process.pid}-${Date.now()}`;
+    const out = await meter({ Timestamp: ts, UsageDimension: 'vcpu_hours', UsageQuantity: 2, ClientToken: token });
     assert.match(out.MeteringRecordId, uuidRe);
     // DryRun=false is a real call: the same request again answers the same id.
     const real = await meter({ Timestamp: ts, UsageDimension: 'vcpu_hours', UsageQuantity: 2, DryRun: false });
     assert.equal(real.MeteringRecordId, out.MeteringRecordId);
+    // The stored hour and token: a DryRun answers what the real call would.
+    const again = await meter({ Timestamp: ts, UsageDimension: 'vcpu_hours', UsageQuantity: 2, DryRun: true });
+    assert.equal(again.MeteringRecordId, 'DryRunOperation');
+    await rejectsWith(meter({ Timestamp: ts, UsageDimension: 'vcpu_hours', UsageQuantity: 3, DryRun: true }), 'DuplicateRequestException', 400);
+    await rejectsWith(meter({ Timestamp: hoursAgo(5), UsageDimension: 'vcpu_hours', UsageQuantity: 3, ClientToken: token, DryRun: true }), 'IdempotencyConflictException', 400);
   });
 
   it('DryRun does not hide errors', async () => {
     await rejectsWith(meter({ ProductCode: 'nosuchproduct', Timestamp: new Date(), UsageDimension: 'vcpu_hours', UsageQuantity: 1, DryRun: true }), 'InvalidProductCodeException', 400);
     await rejectsWith(meter({ Timestamp: new Date(), UsageDimension: 'cpus', UsageQuantity: 1, DryRun: true }), 'InvalidUsageDimensionException', 400);
+    await rejectsWith(meter({ Timestamp: hoursAgo(7), UsageDimension: 'vcpu_hours', UsageQuantity: 1, DryRun: true }), 'TimestampOutOfBoundsException', 400);
+    await rejectsWith(meter({ Timestamp: new Date(), UsageDimension: 'vcpu_hours', UsageQuantity: 1, DryRun: true }, srv.client(demo.cancelledEc2)), 'CustomerNotEntitledException', 400);
   });
 
   it('an endpoint in another region than the workload: InvalidEndpointRegionException', async () => {
@@ -104,7 +113,7 @@ describe('MeterUsage', () => {
     await rejectsWith(meter({ ProductCode: 'nosuchproduct', Timestamp: now(), UsageDimension: 'vcpu_hours', UsageQuantity: 1 }), 'InvalidProductCodeException', 400);
     await rejectsWith(meter({ Timestamp: now(), UsageDimension: 'pods', UsageQuantity: 1 }), 'InvalidUsageDimensionException', 400);
     await rejectsWith(meter({ Timestamp: hoursAgo(6, 60_000), UsageDimension: 'vcpu_hours', UsageQuantity: 1 }), 'TimestampOutOfBoundsException', 400);
-    await rejectsWith(meter({ Timestamp: new Date(Date.now() + 600_000), UsageDimension: 'vcpu_hours', UsageQuantity: 1 }), 'TimestampOutOfBoundsException', 400);
+    await rejectsWith(meter({ Timestamp: new Date(Date.now() + 1_200_000), UsageDimension: 'vcpu_hours', UsageQuantity: 1 }), 'TimestampOutOfBoundsException', 400);
     await rejectsWith(meter({
       Timestamp: now(), UsageDimension: 'vcpu_hours', UsageQuantity: 3,
       UsageAllocations: [{ AllocatedUsageQuantity: 1, Tags: [{ Key: 'team', Value: 'a' }] }],

@@ -106,8 +106,8 @@ class AwsCliTest(ServerTestCase):
         proc = self.aws("meter-usage", "--product-code", AMI_PRODUCT, "--timestamp", str(int(time.time())),
                         "--usage-dimension", "vcpu_hours", "--usage-quantity", "1", "--dry-run",
                         key=EC2_KEY, secret=EC2_SECRET)
-        self.assertCliError(proc, "DryRunOperation", "MeterUsage")
-        self.assertIn("Request would have succeeded, but DryRun flag is set.", proc.stderr)
+        # A dry run that would succeed: exit 0 and {"MeteringRecordId": "DryRunOperation"}.
+        self.assertEqual(self.ok_json(proc), {"MeteringRecordId": "DryRunOperation"})
 
     def test_register_usage(self):
         out = self.ok_json(self.aws("register-usage", "--product-code", CONTAINER_PRODUCT, "--public-key-version", "1",

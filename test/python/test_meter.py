@@ -55,13 +55,25 @@ class MeterUsageTest(ServerTestCase):
     def test_dry_run(self):
         c = self.ec2()
         ts = hours_ago(4)
-        with self.assertRaises(ClientError) as cm:
-            c.meter_usage(ProductCode=AMI_PRODUCT, Timestamp=ts, UsageDimension="vcpu_hours", UsageQuantity=1, DryRun=True)
-        msg = self.assertClientError(cm, "DryRunOperation", 412)
-        self.assertEqual(msg, "Request would have succeeded, but DryRun flag is set.")
+        req = dict(ProductCode=AMI_PRODUCT, Timestamp=ts, UsageDimension="vcpu_hours")
+        # Would succeed: 200 with MeteringRecordId "DryRunOperation", nothing stored.
+        resp = self.assertOK(c.meter_usage(**req, UsageQuantity=1, DryRun=True))
+        self.assertEqual(resp["MeteringRecordId"], "DryRunOperation")
         # Nothing was stored: another quantity for that hour is accepted.
-        self.assertOK(c.meter_usage(ProductCode=AMI_PRODUCT, Timestamp=ts, UsageDimension="vcpu_hours", UsageQuantity=2))
-        # A dry run that would fail answers the failure, not DryRunOperation.
+        real = self.assertOK(c.meter_usage(**req, UsageQuantity=2, ClientToken="dry-run-token"))
+        self.assertRegex(real["MeteringRecordId"], UUID_RE)
+        # The stored record again would succeed; another quantity would be a duplicate.
+        self.assertEqual(self.assertOK(c.meter_usage(**req, UsageQuantity=2, DryRun=True))["MeteringRecordId"],
+                         "DryRunOperation")
+        with self.assertRaises(ClientError) as cm:
+            c.meter_usage(**req, UsageQuantity=3, DryRun=True)
+        self.assertClientError(cm, "DuplicateRequestException", 400)
+        # The stored ClientToken reused with other parameters.
+        with self.assertRaises(ClientError) as cm:
+            c.meter_usage(ProductCode=AMI_PRODUCT, Timestamp=hours_ago(5), UsageDimension="vcpu_hours", UsageQuantity=3,
+                          ClientToken="dry-run-token", DryRun=True)
+        self.assertClientError(cm, "IdempotencyConflictException", 400)
+        # A dry run that would fail answers the failure.
         with self.assertRaises(ClientError) as cm:
             c.meter_usage(ProductCode=AMI_PRODUCT, Timestamp=ts, UsageDimension="nope", UsageQuantity=1, DryRun=True)
         self.assertClientError(cm, "InvalidUsageDimensionException", 400)
@@ -85,7 +97,7 @@ class MeterUsageTest(ServerTestCase):
         self.assertClientError(cm, "InvalidUsageDimensionException", 400)
 
     def test_timestamp_out_of_bounds(self):
-        for name, ts in (("7 hours ago", hours_ago(7)), ("in the future", hours_ago(0, minutes=-10))):
+        for name, ts in (("7 hours ago", hours_ago(7)), ("20 minutes ahead", hours_ago(0, minutes=-20))):
             with self.subTest(name):
                 with self.assertRaises(ClientError) as cm:
                     self.ec2().meter_usage(ProductCode=AMI_PRODUCT, Timestamp=ts, UsageDimension="vcpu_hours", UsageQuantity=1)

@@ -5,6 +5,7 @@ import datetime
 import http.client
 import json
 import os
+import subprocess
 import time
 import unittest
 
@@ -13,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from mpmeter_server import (
-    CUSTOMER, REGION, SAAS_PRODUCT, SELLER_KEY, SELLER_SECRET, SPEC, UUID_RE, ServerTestCase,
+    CUSTOMER, REGION, SAAS_PRODUCT, SELLER_KEY, SELLER_SECRET, SPEC, UUID_RE, Server, ServerTestCase, mpmeter_bin,
 )
 
 CAPTURES = os.path.join(SPEC, "captures", "sigv4-requests.jsonl")
@@ -100,6 +101,20 @@ class CaptureVerifyTest(ServerTestCase):
     signatures verify, whatever headers they chose to sign."""
 
     SERVER_ARGS = ("--max-skew", "87600h", "--usage-window", "87600h")
+
+    @classmethod
+    def setUpClass(cls):
+        # However wide the window, a month's usage closes at 06:00 UTC on the
+        # first of the next month: the service clock is set to the capture
+        # date, as a test of old usage does.
+        unittest.TestCase.setUpClass()
+        cls.server = Server(*cls.SERVER_ARGS)
+        cls.addClassCleanup(cls.server.stop)
+        signed = min(header(cap, "X-Amz-Date") for cap in load_captures())
+        at = datetime.datetime.strptime(signed, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%dT%H:%M:%SZ")
+        subprocess.run([mpmeter_bin(), "clock", "set", at, "--db", cls.server.db], check=True, capture_output=True,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("MPMETER_") or k == "MPMETER_BIN"})
+        cls.server.start()
 
     EXPECT = {
         # The seller's key: BatchMeterUsage and ResolveCustomer succeed;
