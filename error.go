@@ -7,10 +7,15 @@ import (
 
 // Error is the one error type the API returns to clients: an AWS error name
 // (the model's shape name, such as InvalidProductCodeException) and a message.
-// The HTTP status is not part of it: the protocol layer looks it up by name.
+// The HTTP status is looked up by name by the protocol layer unless HTTPStatus
+// says otherwise.
 type Error struct {
 	Code    string
 	Message string
+	// HTTPStatus overrides the status the protocol layer looks up by name
+	// (0: by name). ExpiredTokenException is 400 from ResolveCustomer but
+	// 403 when it is the request's credentials that expired.
+	HTTPStatus int
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

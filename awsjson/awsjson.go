@@ -246,7 +246,11 @@ func (h *Handler) writeError(w http.ResponseWriter, requestID string, err error)
 		Message string `json:"message"`
 	}{e.Code, e.Message})
 	w.Header().Set("x-amzn-ErrorType", e.Code)
-	writeJSON(w, Status(e.Code), body)
+	status := Status(e.Code)
+	if e.HTTPStatus != 0 {
+		status = e.HTTPStatus
+	}
+	writeJSON(w, status, body)
 	return e.Code
 }
 
