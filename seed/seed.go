@@ -80,6 +80,16 @@ type AccessKey struct {
 	// Workload is set when the key belongs to a buyer's running software
 	// (MeterUsage and RegisterUsage need one).
 	Workload *Workload `yaml:"workload,omitempty"`
+	// SessionToken makes the key temporary credentials (an ASIA... key):
+	// requests must carry it as X-Amz-Security-Token.
+	SessionToken string `yaml:"session_token,omitempty"`
+	// ExpiresAt is when temporary credentials expire (service clock); nil
+	// means never. Only with SessionToken.
+	ExpiresAt *time.Time `yaml:"expires_at,omitempty"`
+	// CredentialsToken lets the key's workload fetch temporary credentials
+	// from the container credentials endpoint with this Authorization
+	// header. Only on a workload's long-term key.
+	CredentialsToken string `yaml:"credentials_token,omitempty"`
 }
 
 // Workload is a buyer's running software.
@@ -347,6 +357,16 @@ func (f *File) resolve() (*File, error) {
 				errs.add(kitem, "secret is missing")
 			}
 			rk := k
+			if k.ExpiresAt != nil {
+				e := *k.ExpiresAt
+				rk.ExpiresAt = &e
+				if k.SessionToken == "" {
+					errs.add(kitem, "expires_at needs a session_token: only temporary credentials expire")
+				}
+			}
+			if k.CredentialsToken != "" && (k.Workload == nil || k.SessionToken != "") {
+				errs.add(kitem, "credentials_token belongs on a workload's long-term key (a workload and no session_token)")
+			}
 			if w := k.Workload; w != nil {
 				if w.ID == "" {
 					errs.add(kitem, "workload id is missing")
@@ -552,7 +572,11 @@ func (f *File) Apply(ctx context.Context, st mpmeter.Store, now time.Time, token
 	}
 	for _, a := range r.Accounts {
 		for _, k := range a.AccessKeys {
-			key := mpmeter.AccessKey{ID: k.ID, Secret: k.Secret, AccountID: a.ID}
+			key := mpmeter.AccessKey{ID: k.ID, Secret: k.Secret, AccountID: a.ID,
+				SessionToken: k.SessionToken, CredentialsToken: k.CredentialsToken}
+			if k.ExpiresAt != nil {
+				key.ExpiresAt = *k.ExpiresAt
+			}
 			if k.Workload != nil {
 				key.Workload = &mpmeter.Workload{ID: k.Workload.ID, Platform: k.Workload.Platform, Region: k.Workload.Region}
 			}
