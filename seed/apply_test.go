@@ -119,7 +119,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := (mpmeter.AccessKey{ID: "AKIAEXAMPLEEC2000001", Secret: "ec2-secret", AccountID: "444455556666",
-		Workload: &mpmeter.Workload{ID: "i-0123456789abcdef0", Platform: "ec2", Region: "us-east-1"},
+		Workload:         &mpmeter.Workload{ID: "i-0123456789abcdef0", Platform: "ec2", Region: "us-east-1"},
 		CredentialsToken: "demo-ec2-credentials-token"}); !reflect.DeepEqual(k, want) {
 		t.Errorf("AccessKey = %+v, want %+v", k, want)
 	}
