@@ -10,13 +10,36 @@ type Account struct {
 	Name string
 }
 
-// AccessKey is a credential an account signs requests with.
+// AccessKey is a credential an account signs requests with: a long-term key
+// (an IAM user's AKIA... key) or, when SessionToken is set, temporary
+// credentials (an ASIA... key from STS, the instance metadata service or the
+// container credentials endpoint), whose requests must carry the token.
 type AccessKey struct {
 	ID        string
 	Secret    string
 	AccountID string
 	// Workload is non-nil when the key belongs to a buyer's running software.
 	Workload *Workload
+	// SessionToken is the X-Amz-Security-Token temporary credentials sign
+	// with; empty for a long-term key, which accepts no token. A secret.
+	SessionToken string
+	// ExpiresAt is when temporary credentials stop working (by the service
+	// clock); zero means never.
+	ExpiresAt time.Time
+	// CredentialsToken, on a workload's key, is the Authorization header
+	// value with which the workload fetches temporary credentials for the
+	// same account and workload from the container credentials endpoint;
+	// empty means the workload cannot. A secret.
+	CredentialsToken string
+}
+
+// Temporary reports whether k is temporary credentials (it has a session
+// token).
+func (k AccessKey) Temporary() bool { return k.SessionToken != "" }
+
+// ExpiredAt reports whether k has an expiry that now has reached.
+func (k AccessKey) ExpiredAt(now time.Time) bool {
+	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
 }
 
 // Workload platforms.

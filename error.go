@@ -12,11 +12,15 @@ import (
 type ErrorCode string
 
 // Error is the one error type the API returns to clients: an AWS error name
-// and a message. The HTTP status is not part of it: it belongs to the name
-// (see ErrorCodes).
+// and a message. The HTTP status belongs to the name (see ErrorCodes) unless
+// HTTPStatus says otherwise.
 type Error struct {
 	Code    ErrorCode
 	Message string
+	// HTTPStatus overrides the status the protocol layer looks up by name
+	// (0: by name). ExpiredTokenException is 400 from ResolveCustomer but
+	// 403 when it is the request's credentials that expired.
+	HTTPStatus int
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

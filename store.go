@@ -38,6 +38,12 @@ type Store interface {
 	// SubscriptionsOf returns the account's subscriptions to the product,
 	// oldest first; an empty slice (not ErrNotFound) when there are none.
 	SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]Subscription, error)
+	// WorkloadAccessKeys returns the access keys of the workload with this
+	// id that work at validAt: its long-term keys and its temporary keys
+	// that expire after validAt (expired ones, which pile up as credentials
+	// rotate, are left out), ordered by id; an empty slice (not
+	// ErrNotFound) when there are none.
+	WorkloadAccessKeys(ctx context.Context, workloadID string, validAt time.Time) ([]AccessKey, error)
 	// RegistrationToken returns the registration token with this value.
 	RegistrationToken(ctx context.Context, token string) (RegistrationToken, error)
 

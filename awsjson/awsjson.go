@@ -294,7 +294,11 @@ func WriteError(w http.ResponseWriter, e *mpmeter.Error) {
 		Message string            `json:"message"`
 	}{e.Code, e.Message})
 	w.Header().Set("x-amzn-ErrorType", string(e.Code))
-	writeJSON(w, Status(e.Code), body)
+	status := Status(e.Code)
+	if e.HTTPStatus != 0 {
+		status = e.HTTPStatus
+	}
+	writeJSON(w, status, body)
 }
 
 // WriteInternalError answers InternalServiceErrorException and records it in

@@ -56,6 +56,26 @@ const (
 	AgentKey      = "AKIAEXAMPLEAGENT0001"
 	AgentSecret   = "agent-secret"
 
+	// The demo workloads' ids and the credentials tokens with which they
+	// fetch temporary credentials (Server.CredentialsURL).
+	EC2Workload             = "i-0123456789abcdef0"
+	EC2CredentialsToken     = "demo-ec2-credentials-token"
+	ECSWorkload             = "arn:aws:ecs:us-east-1:444455556666:task/demo/0123456789abcdef"
+	ECSCredentialsToken     = "demo-ecs-credentials-token"
+	EKSWorkload             = "demo/metering-agent-7d4b9c6f5-x2k8p"
+	EKSCredentialsToken     = "demo-eks-credentials-token"
+	FargateWorkload         = "arn:aws:ecs:us-east-1:444455556666:task/demo-fargate/fedcba9876543210"
+	FargateCredentialsToken = "demo-fargate-credentials-token"
+
+	// Temporary credentials of the ECS task (no expiry), and expired ones
+	// of the EC2 instance.
+	ECSTemporaryKey     = "ASIAEXAMPLEECS000001"
+	ECSTemporarySecret  = "ecs-temporary-secret"
+	ECSSessionToken     = "demo-ecs-session-token"
+	ExpiredKey          = "ASIAEXAMPLEEXPIRED01"
+	ExpiredSecret       = "expired-secret"
+	ExpiredSessionToken = "demo-expired-session-token"
+
 	// Workloads of the buyer whose subscriptions are cancelled.
 	CancelledEC2Key    = "AKIAEXAMPLECANCEL001"
 	CancelledEC2Secret = "cancelled-ec2-secret"
@@ -146,6 +166,13 @@ func New(t testing.TB, opts ...Option) *Server {
 		st.Close()
 	})
 	return &Server{Server: srv, URL: hs.URL, Region: Region, Clock: clock, DB: db}
+}
+
+// CredentialsURL is the container credentials endpoint of a workload: what
+// AWS_CONTAINER_CREDENTIALS_FULL_URI is set to, with the workload's
+// credentials token in AWS_CONTAINER_AUTHORIZATION_TOKEN.
+func (s *Server) CredentialsURL(workloadID string) string {
+	return s.URL + "/credentials/workloads/" + workloadID
 }
 
 // Clock is a service clock a test can set or advance. Its zero value is the

@@ -103,7 +103,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if want := (seed.Summary{Accounts: 4, AccessKeys: 11, Products: 5, Subscriptions: 9, Tokens: 6}); sum != want {
+	if want := (seed.Summary{Accounts: 4, AccessKeys: 13, Products: 5, Subscriptions: 9, Tokens: 6}); sum != want {
 		t.Errorf("Summary = %+v, want %+v", sum, want)
 	}
 	first := takeSnapshot(t, st, demo)
@@ -114,7 +114,8 @@ func TestApplyDemoIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := (mpmeter.AccessKey{ID: "AKIAEXAMPLEEC2000001", Secret: "ec2-secret", AccountID: "444455556666",
-		Workload: &mpmeter.Workload{ID: "i-0123456789abcdef0", Platform: "ec2", Region: "us-east-1"}}); !reflect.DeepEqual(k, want) {
+		Workload:         &mpmeter.Workload{ID: "i-0123456789abcdef0", Platform: "ec2", Region: "us-east-1"},
+		CredentialsToken: "demo-ec2-credentials-token"}); !reflect.DeepEqual(k, want) {
 		t.Errorf("AccessKey = %+v, want %+v", k, want)
 	}
 	if k, err := st.AccessKey(ctx, "AKIAEXAMPLESELLER001"); err != nil || k.Workload != nil || k.AccountID != "111122223333" || k.Secret != "seller-secret" {
@@ -362,4 +363,26 @@ func subscriptionByCustomer(ctx context.Context, st mpmeter.Store, product, cust
 		return sub, fmt.Errorf("customer %q of product %q: %w", customer, product, mpmeter.ErrNotFound)
 	}
 	return sub, nil
+}
+
+// Temporary credentials keep their session token and expiry through Apply.
+func TestApplyTemporaryKeys(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "mpmeter.db"))
+	if _, err := seed.Demo().Apply(t.Context(), st, time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	k, err := st.AccessKey(t.Context(), "ASIAEXAMPLEEXPIRED01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.SessionToken != "demo-expired-session-token" || !k.ExpiresAt.Equal(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)) || !k.Temporary() {
+		t.Errorf("expired demo key = %+v", k)
+	}
+	k, err = st.AccessKey(t.Context(), "ASIAEXAMPLEECS000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.SessionToken != "demo-ecs-session-token" || !k.ExpiresAt.IsZero() || k.Workload == nil || k.Workload.Platform != "ecs" {
+		t.Errorf("temporary demo key = %+v", k)
+	}
 }

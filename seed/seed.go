@@ -90,6 +90,16 @@ type AccessKey struct {
 	// Workload is set when the key belongs to a buyer's running software
 	// (MeterUsage and RegisterUsage need one).
 	Workload *Workload `yaml:"workload,omitempty"`
+	// SessionToken makes the key temporary credentials (an ASIA... key):
+	// requests must carry it as X-Amz-Security-Token.
+	SessionToken string `yaml:"session_token,omitempty"`
+	// ExpiresAt is when temporary credentials expire (service clock); nil
+	// means never. Only with SessionToken.
+	ExpiresAt *time.Time `yaml:"expires_at,omitempty"`
+	// CredentialsToken lets the key's workload fetch temporary credentials
+	// from the container credentials endpoint with this Authorization
+	// header. Only on a workload's long-term key.
+	CredentialsToken string `yaml:"credentials_token,omitempty"`
 }
 
 // Workload is a buyer's running software.
@@ -437,6 +447,16 @@ func (rv *resolver) accessKey(item string, k AccessKey) AccessKey {
 		rv.errs.add(item, "secret is missing")
 	}
 	rk := k
+	if k.ExpiresAt != nil {
+		e := *k.ExpiresAt
+		rk.ExpiresAt = &e
+		if k.SessionToken == "" {
+			rv.errs.add(item, "expires_at needs a session_token: only temporary credentials expire")
+		}
+	}
+	if k.CredentialsToken != "" && (k.Workload == nil || k.SessionToken != "") {
+		rv.errs.add(item, "credentials_token belongs on a workload's long-term key (a workload and no session_token)")
+	}
 	if w := k.Workload; w != nil {
 		if w.ID == "" {
 			rv.errs.add(item, "workload id is missing")
@@ -690,7 +710,11 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 	sum.Accounts = len(r.Accounts)
 	err = forEach(ctx, workers, len(keys), func(ctx context.Context, i int) error {
 		k := keys[i].key
-		key := mpmeter.AccessKey{ID: k.ID, Secret: k.Secret, AccountID: keys[i].account}
+		key := mpmeter.AccessKey{ID: k.ID, Secret: k.Secret, AccountID: keys[i].account,
+			SessionToken: k.SessionToken, CredentialsToken: k.CredentialsToken}
+		if k.ExpiresAt != nil {
+			key.ExpiresAt = *k.ExpiresAt
+		}
 		if k.Workload != nil {
 			key.Workload = &mpmeter.Workload{ID: k.Workload.ID, Platform: k.Workload.Platform, Region: k.Workload.Region}
 		}

@@ -349,6 +349,15 @@ func TestValidate(t *testing.T) {
 		{"workload platform", func(f *seed.File) { f.Accounts[1].AccessKeys[0].Workload.Platform = "lambda" }, []string{`accounts[1].access_keys[0] (AKIAEXAMPLEBUYER0001): workload platform "lambda" is not one of ec2, ecs, eks, fargate, agentcore`}},
 		{"workload region", func(f *seed.File) { f.Accounts[1].AccessKeys[0].Workload.Region = "us-east" }, []string{`accounts[1].access_keys[0] (AKIAEXAMPLEBUYER0001): workload region "us-east" is not an AWS region`}},
 		{"workload region missing", func(f *seed.File) { f.Accounts[1].AccessKeys[0].Workload.Region = "" }, []string{`workload region ""`}},
+		{"expires_at without session_token", func(f *seed.File) {
+			e := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			f.Accounts[0].AccessKeys[0].ExpiresAt = &e
+		}, []string{"accounts[0].access_keys[0] (AKIAEXAMPLESELLER001): expires_at needs a session_token"}},
+		{"credentials_token without workload", func(f *seed.File) { f.Accounts[0].AccessKeys[0].CredentialsToken = "ct" },
+			[]string{"accounts[0].access_keys[0] (AKIAEXAMPLESELLER001): credentials_token belongs on a workload's long-term key"}},
+		{"credentials_token on temporary key", func(f *seed.File) {
+			f.Accounts[1].AccessKeys[0].CredentialsToken, f.Accounts[1].AccessKeys[0].SessionToken = "ct", "st"
+		}, []string{"accounts[1].access_keys[0] (AKIAEXAMPLEBUYER0001): credentials_token belongs on a workload's long-term key"}},
 		{"product code missing", func(f *seed.File) { f.Products[0].Code = "" }, []string{"products[0]: code is missing"}},
 		{"product code chars", func(f *seed.File) { f.Products[0].Code = "bad code" }, []string{`products[0] (bad code): code "bad code" is not a product code`}},
 		{"product code long", func(f *seed.File) { f.Products[0].Code = strings.Repeat("p", 256) }, []string{"is not a product code"}},
@@ -426,6 +435,12 @@ func TestValidateAccepts(t *testing.T) {
 					Workload: &seed.Workload{ID: "w", Platform: p, Region: "eu-west-1"},
 				})
 			}
+		}},
+		{"temporary keys", func(f *seed.File) {
+			e := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			f.Accounts[0].AccessKeys[0].SessionToken = "st"
+			f.Accounts[0].AccessKeys[0].ExpiresAt = &e
+			f.Accounts[1].AccessKeys[0].CredentialsToken = "ct"
 		}},
 		{"statuses", func(f *seed.File) { f.Subscriptions[0].Status = "cancelled"; f.Subscriptions[1].Status = "expired" }},
 		{"product code chars", func(f *seed.File) {

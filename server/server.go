@@ -26,6 +26,7 @@ import (
 	"github.com/mpmeter/mpmeter/sigv4"
 	"github.com/mpmeter/mpmeter/storecache"
 	"github.com/mpmeter/mpmeter/vclock"
+	"github.com/mpmeter/mpmeter/workloadcreds"
 )
 
 // Config is everything a server needs. Zero durations mean the defaults.
@@ -76,6 +77,10 @@ type Config struct {
 	// this process's own writes are seen at once. 0 means storecache's
 	// default (1s).
 	CacheTTL time.Duration
+	// CredentialsTTL is the lifetime of the temporary credentials the
+	// container credentials endpoint mints; 0 means workloadcreds.DefaultTTL
+	// (1 hour), the least is workloadcreds.MinTTL (30 minutes).
+	CredentialsTTL time.Duration
 
 	Logger *slog.Logger
 }
@@ -90,8 +95,11 @@ type Server struct {
 	Keys    *keys.Manager
 	Service *service.Service
 	Metrics *metrics.Metrics
-	Handler http.Handler
-	Logger  *slog.Logger
+	// Credentials serves workloads' temporary credentials (mounted at
+	// workloadcreds.Pattern).
+	Credentials *workloadcreds.Issuer
+	Handler     http.Handler
+	Logger      *slog.Logger
 	// SeedSummary says what the seed put in the store.
 	SeedSummary seed.Summary
 }
@@ -155,7 +163,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
+	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew, ServiceClock: cfg.Clock}
+	s.Credentials = workloadcreds.New(st, cfg.Clock, cfg.WallClock, cfg.CredentialsTTL, cfg.Logger)
 	apiOpts := awsjson.Options{Logger: cfg.Logger}
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
@@ -173,6 +182,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	mux.HandleFunc("GET /keys/public/{version}", s.servePublicKey)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.Handle(workloadcreds.Pattern, s.Credentials)
 	s.Handler = mux
 	return s, nil
 }

@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,6 +53,11 @@ type Verifier struct {
 	// 0 (or less) means 15 minutes, AWS's window. It bounds how long a
 	// captured request can be replayed.
 	MaxSkew time.Duration
+	// ServiceClock decides whether temporary credentials have expired; nil
+	// means Now. It is the service clock, unlike Now: credential expiry is
+	// a marketplace rule a test moves the clock to reach, and the container
+	// credentials endpoint translates the expiry to wall time for the SDKs.
+	ServiceClock mpmeter.Clock
 
 	mu sync.RWMutex
 	// signers caches one signer per (secret, region): the signer derives the
@@ -79,6 +85,7 @@ const (
 const (
 	msgMissingToken  = "Missing Authentication Token"
 	msgUnrecognized  = "The security token included in the request is invalid."
+	msgExpiredToken  = "The security token included in the request is expired"
 	msgMismatch      = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgHostNotSigned = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 	msgRequiresDate  = "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
@@ -90,7 +97,8 @@ const (
 // scope.
 //
 // Every failure is an *mpmeter.Error with AWS's error name and message, in the
-// order AWS checks them (syntax, date, skew, scope, key, signature), so a
+// order AWS checks them (syntax, date, skew, scope, key, session token,
+// expiry, signature), so a
 // request with several faults gets the error AWS would report. A failure of
 // Keys other than mpmeter.ErrNotFound is returned wrapped: it is internal, and
 // the client should retry rather than be told its key is unknown.
@@ -143,6 +151,9 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (mp
 		}
 		return mpmeter.Caller{}, fmt.Errorf("sigv4: looking up access key %q: %w", sc.keyID, kerr)
 	}
+	if err := v.checkSessionToken(r, key); err != nil {
+		return mpmeter.Caller{}, err
+	}
 
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
@@ -155,6 +166,37 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (mp
 		Workload:    key.Workload,
 		Region:      sc.region,
 	}, nil
+}
+
+// checkSessionToken enforces the two kinds of key: a long-term key takes no
+// X-Amz-Security-Token, temporary credentials need theirs, and AWS answers
+// both faults alike (the token names no credentials it knows). Expired
+// temporary credentials get STS's ExpiredTokenException with 403, which the
+// SDKs recognise as expired credentials. The token is checked whether or not
+// the client signed it (SignedHeaders decides what the signature covers).
+func (v *Verifier) checkSessionToken(r *http.Request, key mpmeter.AccessKey) error {
+	tokens := r.Header.Values("X-Amz-Security-Token")
+	sent := len(tokens) > 0 && tokens[0] != ""
+	switch {
+	case !key.Temporary():
+		if sent {
+			return &mpmeter.Error{Code: mpmeter.CodeUnrecognizedClient, Message: msgUnrecognized}
+		}
+		return nil
+	case len(tokens) != 1 || subtle.ConstantTimeCompare([]byte(tokens[0]), []byte(key.SessionToken)) != 1:
+		return &mpmeter.Error{Code: mpmeter.CodeUnrecognizedClient, Message: msgUnrecognized}
+	}
+	now := time.Now
+	switch {
+	case v.ServiceClock != nil:
+		now = v.ServiceClock.Now
+	case v.Now != nil:
+		now = v.Now
+	}
+	if key.ExpiredAt(now()) {
+		return &mpmeter.Error{Code: mpmeter.CodeExpiredToken, Message: msgExpiredToken, HTTPStatus: http.StatusForbidden}
+	}
+	return nil
 }
 
 // checkSkew refuses requests signed too long ago (replays) or too far ahead,

@@ -176,6 +176,16 @@ func sellerKeys() *keys {
 	}}
 }
 
+// keysWithSessionToken is the seller's key as temporary credentials with
+// this session token (long-term when it is empty).
+func keysWithSessionToken(token string) *keys {
+	k := sellerKeys()
+	key := k.m[sellerKeyID]
+	key.SessionToken = token
+	k.m[sellerKeyID] = key
+	return k
+}
+
 func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 func verifierAt(t time.Time) *Verifier {
@@ -716,6 +726,7 @@ func TestSDKSignedRequests(t *testing.T) {
 			t.Fatalf("content-length not signed: %s", auth)
 		}
 		v := verifierAt(at.Add(3 * time.Minute))
+		v.Keys = keysWithSessionToken(token)
 		caller, err := v.Verify(context.Background(), s.req, s.body)
 		if err != nil {
 			t.Fatalf("token %q: %v", token, err)
@@ -726,7 +737,7 @@ func TestSDKSignedRequests(t *testing.T) {
 		if token != "" {
 			s.req.Header.Set("X-Amz-Security-Token", token+"x")
 			_, err := v.Verify(context.Background(), s.req, s.body)
-			wantErr(t, err, mpmeter.CodeInvalidSignature, msgMismatch)
+			wantErr(t, err, mpmeter.CodeUnrecognizedClient, msgUnrecognized)
 		}
 	}
 
@@ -783,6 +794,7 @@ func TestHeaderSetsOfOtherSigners(t *testing.T) {
 			c.Headers = append(c.Headers, [2]string{"Authorization",
 				refAuthorization("POST", "/", base, signed, body, sellerKeyID, sellerSecret, "us-east-1", mpmeter.SigningName, at)})
 			v := verifierAt(at)
+			v.Keys = keysWithSessionToken("token")
 			if _, err := verifyCapture(t, v, c); err != nil {
 				t.Fatal(err)
 			}
@@ -792,6 +804,12 @@ func TestHeaderSetsOfOtherSigners(t *testing.T) {
 				}
 				changed := c.with(name, func(s string) string { return s + "1" })
 				_, err := verifyCapture(t, v, changed)
+				if name == "x-amz-security-token" {
+					// Another token names no credentials, before any
+					// signature is computed.
+					wantErr(t, err, mpmeter.CodeUnrecognizedClient, msgUnrecognized)
+					continue
+				}
 				wantErr(t, err, mpmeter.CodeInvalidSignature, msgMismatch)
 			}
 		})

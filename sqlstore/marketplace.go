@@ -5,20 +5,57 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mpmeter/mpmeter"
 )
 
 // AccessKey returns the access key with this id.
 func (s *Store) AccessKey(ctx context.Context, id string) (mpmeter.AccessKey, error) {
-	k := mpmeter.AccessKey{ID: id}
-	var wid, platform, region sql.NullString
-	err := s.rst[rAccessKey].QueryRowContext(ctx, id).Scan(&k.Secret, &k.AccountID, &wid, &platform, &region)
+	k, err := scanAccessKey(s.rst[rAccessKey].QueryRowContext(ctx, id))
 	if err != nil {
 		return mpmeter.AccessKey{}, readErr(ctx, err, "access key %q", id)
 	}
+	return k, nil
+}
+
+// WorkloadAccessKeys returns the workload's long-term keys and its temporary
+// keys that expire after validAt, ordered by id.
+func (s *Store) WorkloadAccessKeys(ctx context.Context, workloadID string, validAt time.Time) ([]mpmeter.AccessKey, error) {
+	rows, err := s.rst[rWorkloadAccessKeys].QueryContext(ctx, workloadID, ms(validAt))
+	if err != nil {
+		return nil, readErr(ctx, err, "access keys of workload %q", workloadID)
+	}
+	defer rows.Close()
+	keys := []mpmeter.AccessKey{}
+	for rows.Next() {
+		k, err := scanAccessKey(rows)
+		if err != nil {
+			return nil, readErr(ctx, err, "access keys of workload %q", workloadID)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(ctx, err, "access keys of workload %q", workloadID)
+	}
+	return keys, nil
+}
+
+// scanAccessKey reads the accessKeyColumns of one row.
+func scanAccessKey(row interface{ Scan(...any) error }) (mpmeter.AccessKey, error) {
+	var k mpmeter.AccessKey
+	var wid, platform, region, sessionToken, credentialsToken sql.NullString
+	var expires sql.NullInt64
+	err := row.Scan(&k.ID, &k.Secret, &k.AccountID, &wid, &platform, &region, &sessionToken, &expires, &credentialsToken)
+	if err != nil {
+		return mpmeter.AccessKey{}, err
+	}
 	if wid.Valid {
 		k.Workload = &mpmeter.Workload{ID: wid.String, Platform: platform.String, Region: region.String}
+	}
+	k.SessionToken, k.CredentialsToken = sessionToken.String, credentialsToken.String
+	if expires.Valid {
+		k.ExpiresAt = fromMS(expires.Int64)
 	}
 	return k, nil
 }
@@ -155,16 +192,24 @@ func (s *Store) PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error {
 	if k.Workload != nil {
 		wid, platform, region = k.Workload.ID, k.Workload.Platform, k.Workload.Region
 	}
+	var expires any // NULL: never
+	if !k.ExpiresAt.IsZero() {
+		expires = ms(k.ExpiresAt)
+	}
 	return s.write(ctx, "PutAccessKey", func(w *txn) error {
-		_, err := w.exec(`INSERT INTO access_keys (id, secret, account_id, workload_id, workload_platform, workload_region)
-			VALUES (?, ?, ?, ?, ?, ?)
+		_, err := w.exec(`INSERT INTO access_keys (id, secret, account_id, workload_id, workload_platform, workload_region,
+				session_token, expires_at_ms, credentials_token)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET
 				secret = excluded.secret,
 				account_id = excluded.account_id,
 				workload_id = excluded.workload_id,
 				workload_platform = excluded.workload_platform,
-				workload_region = excluded.workload_region`,
-			k.ID, k.Secret, k.AccountID, wid, platform, region)
+				workload_region = excluded.workload_region,
+				session_token = excluded.session_token,
+				expires_at_ms = excluded.expires_at_ms,
+				credentials_token = excluded.credentials_token`,
+			k.ID, k.Secret, k.AccountID, wid, platform, region, nullable(k.SessionToken), expires, nullable(k.CredentialsToken))
 		return err
 	})
 }

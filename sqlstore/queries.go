@@ -62,6 +62,7 @@ type readStmt int
 // Lookups, prepared on the read pool. AccessKey runs on every request.
 const (
 	rAccessKey readStmt = iota
+	rWorkloadAccessKeys
 	rProduct
 	rSubscription
 	rSubscriptionsOf
@@ -73,11 +74,17 @@ const (
 	numReadStmts
 )
 
+const accessKeyColumns = `id, secret, account_id, workload_id, workload_platform, workload_region,
+	session_token, expires_at_ms, credentials_token`
+
 const subscriptionColumns = `license_arn, account_id, product_code, customer_identifier, status, created_at_ms`
 
 var readSQL = [numReadStmts]string{
-	rAccessKey: `SELECT secret, account_id, workload_id, workload_platform, workload_region
-		FROM access_keys WHERE id = ?`,
+	rAccessKey: `SELECT ` + accessKeyColumns + ` FROM access_keys WHERE id = ?`,
+	// The workload's long-term keys and unexpired temporary ones, by the
+	// partial index on workload_id.
+	rWorkloadAccessKeys: `SELECT ` + accessKeyColumns + ` FROM access_keys
+		WHERE workload_id = ? AND (expires_at_ms IS NULL OR expires_at_ms > ?) ORDER BY id`,
 	// One statement, so the product and its dimensions come from one
 	// snapshot even while PutProduct replaces them.
 	rProduct: `SELECT p.seller_account_id, p.type, p.concurrent_agreements, d.name

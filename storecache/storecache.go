@@ -227,6 +227,13 @@ func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, 
 	return s.under.RecordUsage(ctx, recs, tok)
 }
 
+// WorkloadAccessKeys implements mpmeter.Store. Not cached: minted
+// credentials must be seen by every node at once, and the container
+// credentials endpoint is called a few times an hour per workload.
+func (s *Store) WorkloadAccessKeys(ctx context.Context, workloadID string, validAt time.Time) ([]mpmeter.AccessKey, error) {
+	return s.under.WorkloadAccessKeys(ctx, workloadID, validAt)
+}
+
 // PreviewUsage implements mpmeter.Store: a read of usage, never cached.
 func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) (mpmeter.MeteringOutcome, error) {
 	return s.under.PreviewUsage(ctx, rec, tok)

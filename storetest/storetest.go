@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 	}{
 		{"NotFound", testNotFound},
 		{"AccessKey", testAccessKey},
+		{"TemporaryAccessKey", testTemporaryAccessKey},
+		{"WorkloadAccessKeys", testWorkloadAccessKeys},
 		{"Product", testProduct},
 		{"Subscription", testSubscription},
 		{"SubscriptionCustomerClash", testSubscriptionClash},

@@ -22,6 +22,7 @@ import (
 	"github.com/mpmeter/mpmeter/service"
 	"github.com/mpmeter/mpmeter/sqlstore"
 	"github.com/mpmeter/mpmeter/storecache"
+	"github.com/mpmeter/mpmeter/workloadcreds"
 )
 
 // serveConfig is the serve command's settings.
@@ -31,6 +32,7 @@ type serveConfig struct {
 	demo, pprof                                                 bool
 	usageWindow, futureTolerance, tokenTTL, clientTokenTTL      time.Duration
 	maxSkew, shutdownTimeout, cacheTTL                          time.Duration
+	credentialsTTL                                              time.Duration
 	rateLimit                                                   float64
 	rateBurst                                                   int
 }
@@ -46,6 +48,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.regions, "regions", "", "more regions to offer: REGION (every operation) or OPERATION=REGION, separated by commas")
 	fs.DurationVar(&c.tokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of seeded registration tokens without expires_at")
 	fs.DurationVar(&c.clientTokenTTL, "client-token-ttl", service.DefaultClientTokenTTL, "how long MeterUsage ClientTokens are remembered")
+	fs.DurationVar(&c.credentialsTTL, "credentials-ttl", workloadcreds.DefaultTTL, "lifetime of the temporary credentials the container credentials endpoint mints (at least 30m)")
 	fs.DurationVar(&c.maxSkew, "max-skew", 15*time.Minute, "allowed difference between a request's X-Amz-Date and the wall clock")
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts RegisterUsage signing keys at rest (prefer the environment variable)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
@@ -65,6 +68,10 @@ func (c *serveConfig) validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive, got %s", name, d))
 		}
+	}
+	if c.credentialsTTL < workloadcreds.MinTTL {
+		errs = append(errs, fmt.Errorf("--credentials-ttl must be at least %s (credentials are renewed %s before they expire), got %s",
+			workloadcreds.MinTTL, workloadcreds.RenewBefore, c.credentialsTTL))
 	}
 	if c.futureTolerance < 0 {
 		errs = append(errs, fmt.Errorf("--future-tolerance must not be negative"))
@@ -164,6 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Regions:          regions,
 		TokenTTL:         c.tokenTTL,
 		ClientTokenTTL:   c.clientTokenTTL,
+		CredentialsTTL:   c.credentialsTTL,
 		MaxSkew:          c.maxSkew,
 		KeyEncryptionKey: c.keyEncryptionKey,
 		RateLimit:        c.rateLimit,
@@ -223,6 +231,7 @@ func adminMux(srv *server.Server, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", srv.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle(workloadcreds.Pattern, srv.Credentials)
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
