@@ -1,5 +1,7 @@
 package mpmetertest_test
 
+//lint:file-ignore SA1019 aws-sdk-go v1 is deprecated, and still one of the real clients mpmeter must serve: it is tested on purpose.
+
 import (
 	"context"
 	"encoding/json"
