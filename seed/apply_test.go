@@ -3,7 +3,6 @@ package seed_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/sqlstore"
+	"github.com/mpmeter/mpmeter/storetest"
 )
 
 // openStore opens (or reopens) the SQLite store at path; it is closed when
@@ -69,7 +69,7 @@ func takeSnapshot(t *testing.T, st mpmeter.Store, f *seed.File) snapshot {
 		}
 		s.Subscriptions = append(s.Subscriptions, got)
 		if sub.CustomerIdentifier != "" { // a concurrent agreement has none
-			got, err = subscriptionByCustomer(ctx, st, sub.Product, sub.CustomerIdentifier)
+			got, err = storetest.SubscriptionByCustomer(ctx, st, sub.Product, sub.CustomerIdentifier)
 			if err != nil {
 				t.Fatalf("subscriptionByCustomer(%s, %s): %v", sub.Product, sub.CustomerIdentifier, err)
 			}
@@ -128,7 +128,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if want := (mpmeter.Product{Code: "otherprod1", SellerAccountID: "777788889999", Type: "saas", Dimensions: []string{"users"}}); !reflect.DeepEqual(p, want) {
 		t.Errorf("Product = %+v, want %+v", p, want)
 	}
-	s, err := subscriptionByCustomer(ctx, st, "exampleami1", seed.CustomerIdentifierFor("444455556666", "exampleami1"))
+	s, err := storetest.SubscriptionByCustomer(ctx, st, "exampleami1", seed.CustomerIdentifierFor("444455556666", "exampleami1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if err != nil || s.CustomerIdentifier != "cust-example-1" || s.AccountID != "444455556666" || s.ProductCode != "exampleprod1" {
 		t.Errorf("explicit subscription = %+v, %v", s, err)
 	}
-	if s, err := subscriptionByCustomer(ctx, st, "exampleprod1", "cust-cancelled-1"); err != nil || s.Status != mpmeter.SubscriptionCancelled {
+	if s, err := storetest.SubscriptionByCustomer(ctx, st, "exampleprod1", "cust-cancelled-1"); err != nil || s.Status != mpmeter.SubscriptionCancelled {
 		t.Errorf("cancelled subscription = %+v, %v", s, err)
 	}
 	tok, err := st.RegistrationToken(ctx, "demo-token-1")
@@ -298,7 +298,7 @@ func TestApplyUpdates(t *testing.T) {
 	if p, _ := st.Product(ctx, "exampleprod1"); !reflect.DeepEqual(p.Dimensions, []string{"seats"}) {
 		t.Errorf("product = %+v", p)
 	}
-	s, err := subscriptionByCustomer(ctx, st, "exampleprod1", "cust-1")
+	s, err := storetest.SubscriptionByCustomer(ctx, st, "exampleprod1", "cust-1")
 	if err != nil || s.Status != "cancelled" || !s.CreatedAt.Equal(t0) {
 		t.Errorf("subscription = %+v, %v", s, err)
 	}
@@ -349,20 +349,6 @@ func TestApplyConcurrently(t *testing.T) {
 	if _, err := bad.RegistrationToken(ctx, "demo-token-1"); !errors.Is(err, mpmeter.ErrNotFound) {
 		t.Fatalf("a token was put after a subscription failed: %v", err)
 	}
-}
-
-// subscriptionByCustomer looks up one customer through
-// SubscriptionsByCustomers.
-func subscriptionByCustomer(ctx context.Context, st mpmeter.Store, product, customer string) (mpmeter.Subscription, error) {
-	subs, err := st.SubscriptionsByCustomers(ctx, product, []string{customer})
-	if err != nil {
-		return mpmeter.Subscription{}, err
-	}
-	sub, ok := subs[customer]
-	if !ok {
-		return sub, fmt.Errorf("customer %q of product %q: %w", customer, product, mpmeter.ErrNotFound)
-	}
-	return sub, nil
 }
 
 // Temporary credentials keep their session token and expiry through Apply.

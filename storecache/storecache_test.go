@@ -2,7 +2,6 @@ package storecache_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -40,7 +39,7 @@ func TestStalenessBoundedByTTLAndLocalWrites(t *testing.T) {
 	}
 	now := time.Now()
 	c := storecache.New(under, time.Second, func() time.Time { return now })
-	sub, err := subscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1")
+	sub, err := storetest.SubscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1")
 	if err != nil || !sub.Active() {
 		t.Fatalf("%v %v", sub, err)
 	}
@@ -55,18 +54,18 @@ func TestStalenessBoundedByTTLAndLocalWrites(t *testing.T) {
 	if err := other.PutSubscription(ctx, cancelled); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := subscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1"); !got.Active() {
+	if got, _ := storetest.SubscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1"); !got.Active() {
 		t.Fatal("the cache did not serve within its TTL (test premise)")
 	}
 	now = now.Add(time.Second)
-	if got, _ := subscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1"); got.Active() {
+	if got, _ := storetest.SubscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1"); got.Active() {
 		t.Fatal("another process's write unseen after the TTL")
 	}
 	// A write through the cache is seen at once.
 	if err := c.PutSubscription(ctx, sub); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := subscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1"); !got.Active() {
+	if got, _ := storetest.SubscriptionByCustomer(ctx, c, "exampleprod1", "cust-example-1"); !got.Active() {
 		t.Fatal("own write unseen")
 	}
 	// Misses are not cached: a key created elsewhere works at once.
@@ -79,18 +78,4 @@ func TestStalenessBoundedByTTLAndLocalWrites(t *testing.T) {
 	if _, err := c.AccessKey(ctx, "AKIANEWKEY0000000001"); err != nil {
 		t.Fatalf("a key created by another process: %v", err)
 	}
-}
-
-// subscriptionByCustomer looks up one customer through
-// SubscriptionsByCustomers.
-func subscriptionByCustomer(ctx context.Context, st mpmeter.Store, product, customer string) (mpmeter.Subscription, error) {
-	subs, err := st.SubscriptionsByCustomers(ctx, product, []string{customer})
-	if err != nil {
-		return mpmeter.Subscription{}, err
-	}
-	sub, ok := subs[customer]
-	if !ok {
-		return sub, fmt.Errorf("customer %q of product %q: %w", customer, product, mpmeter.ErrNotFound)
-	}
-	return sub, nil
 }

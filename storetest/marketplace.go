@@ -19,7 +19,7 @@ func testNotFound(t *testing.T, s mpmeter.Store) {
 	wantErr(t, "Product", err, mpmeter.ErrNotFound)
 	_, err = s.Subscription(ctx, "arn:nope")
 	wantErr(t, "Subscription", err, mpmeter.ErrNotFound)
-	_, err = subscriptionByCustomer(ctx, s, "nope", "cust")
+	_, err = SubscriptionByCustomer(ctx, s, "nope", "cust")
 	wantErr(t, "SubscriptionsByCustomers", err, mpmeter.ErrNotFound)
 	_, err = s.RegistrationToken(ctx, "tok")
 	wantErr(t, "RegistrationToken", err, mpmeter.ErrNotFound)
@@ -40,9 +40,9 @@ func testNotFound(t *testing.T, s mpmeter.Store) {
 	// With the fixture in place, rows near the ones that exist are still
 	// not found.
 	seed(t, s)
-	_, err = subscriptionByCustomer(ctx, s, product, "cust-other")
+	_, err = SubscriptionByCustomer(ctx, s, product, "cust-other")
 	wantErr(t, "SubscriptionsByCustomers(other customer)", err, mpmeter.ErrNotFound)
-	_, err = subscriptionByCustomer(ctx, s, product2, customer)
+	_, err = SubscriptionByCustomer(ctx, s, product2, customer)
 	wantErr(t, "SubscriptionsByCustomers(other product)", err, mpmeter.ErrNotFound)
 	subs, err = s.SubscriptionsOf(ctx, buyer2, product)
 	if err != nil || len(subs) != 0 {
@@ -155,7 +155,7 @@ func testSubscription(t *testing.T, s mpmeter.Store) {
 	must(t, s.PutSubscription(ctx, sub))
 	got, err := s.Subscription(ctx, sub.LicenseArn)
 	wantSubscription(t, "Subscription", got, err, sub)
-	got, err = subscriptionByCustomer(ctx, s, product, "cust-bbb")
+	got, err = SubscriptionByCustomer(ctx, s, product, "cust-bbb")
 	wantSubscription(t, "SubscriptionsByCustomers", got, err, sub)
 
 	// An update keeps the first put's CreatedAt and replaces the rest.
@@ -168,9 +168,9 @@ func testSubscription(t *testing.T, s mpmeter.Store) {
 	want.CreatedAt = sub.CreatedAt
 	got, err = s.Subscription(ctx, sub.LicenseArn)
 	wantSubscription(t, "Subscription after update", got, err, want)
-	got, err = subscriptionByCustomer(ctx, s, product, "cust-ccc")
+	got, err = SubscriptionByCustomer(ctx, s, product, "cust-ccc")
 	wantSubscription(t, "SubscriptionsByCustomers after update", got, err, want)
-	_, err = subscriptionByCustomer(ctx, s, product, "cust-bbb")
+	_, err = SubscriptionByCustomer(ctx, s, product, "cust-bbb")
 	wantErr(t, "SubscriptionsByCustomers(old identifier)", err, mpmeter.ErrNotFound)
 
 	// A zero CreatedAt is stored as given.
@@ -195,7 +195,7 @@ func testSubscriptionClash(t *testing.T, s mpmeter.Store) {
 	wantFailure(t, "PutSubscription with another's CustomerIdentifier", s.PutSubscription(ctx, clash))
 	_, err := s.Subscription(ctx, clash.LicenseArn)
 	wantErr(t, "Subscription after failed put", err, mpmeter.ErrNotFound)
-	got, err := subscriptionByCustomer(ctx, s, product, customer)
+	got, err := SubscriptionByCustomer(ctx, s, product, customer)
 	if err != nil || got.LicenseArn != license {
 		t.Errorf("SubscriptionsByCustomers after failed put = %+v, %v; want the fixture's", got, err)
 	}

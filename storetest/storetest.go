@@ -270,9 +270,10 @@ func record1(t *testing.T, ctx context.Context, s mpmeter.Store, r mpmeter.Meter
 
 func name(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
-// subscriptionByCustomer looks up one customer through
-// SubscriptionsByCustomers, ErrNotFound when it is absent.
-func subscriptionByCustomer(ctx context.Context, s mpmeter.Store, product, customer string) (mpmeter.Subscription, error) {
+// SubscriptionByCustomer looks up one customer through
+// SubscriptionsByCustomers, ErrNotFound when it is absent: the lookup tests
+// of stores and of what is put into them make.
+func SubscriptionByCustomer(ctx context.Context, s mpmeter.Store, product, customer string) (mpmeter.Subscription, error) {
 	subs, err := s.SubscriptionsByCustomers(ctx, product, []string{customer})
 	if err != nil {
 		return mpmeter.Subscription{}, err
