@@ -164,7 +164,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew, ServiceClock: cfg.Clock}
-	s.Credentials = workloadcreds.New(st, cfg.Clock, cfg.WallClock, cfg.CredentialsTTL, cfg.Logger)
+	s.Credentials, err = workloadcreds.New(workloadcreds.Config{Store: st, Clock: cfg.Clock, WallClock: cfg.WallClock, TTL: cfg.CredentialsTTL, Logger: cfg.Logger})
+	if err != nil {
+		return fail(err)
+	}
 	apiOpts := awsjson.Options{Logger: cfg.Logger}
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions

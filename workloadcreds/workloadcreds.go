@@ -77,21 +77,43 @@ type Issuer struct {
 	mu sync.Mutex
 }
 
-// New returns an issuer. clock is the service clock (expiry); wall is what
-// SDKs compare Expiration with (nil: time.Now); ttl <= 0 means DefaultTTL,
-// and a ttl below MinTTL is raised to it.
-func New(st Store, clock mpmeter.Clock, wall func() time.Time, ttl time.Duration, logger *slog.Logger) *Issuer {
-	if wall == nil {
-		wall = time.Now
+// Config is what an Issuer needs.
+type Config struct {
+	// Store keeps the minted credentials, so every node serves and accepts
+	// the same ones. Required.
+	Store Store
+	// Clock is the service clock credentials expire by. Required.
+	Clock mpmeter.Clock
+	// WallClock converts expiry to the wall time SDKs refresh by; nil
+	// means time.Now.
+	WallClock func() time.Time
+	// TTL is the lifetime of minted credentials: 0 means DefaultTTL, and
+	// less than MinTTL is raised to it (SDKs refresh well before expiry).
+	TTL time.Duration
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns an Issuer, or an error naming what cfg lacks.
+func New(cfg Config) (*Issuer, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("workloadcreds: Config.Store is required")
+	case cfg.Clock == nil:
+		return nil, errors.New("workloadcreds: Config.Clock is required")
+	case cfg.TTL < 0:
+		return nil, fmt.Errorf("workloadcreds: negative Config.TTL %s", cfg.TTL)
 	}
-	if ttl <= 0 {
-		ttl = DefaultTTL
+	if cfg.WallClock == nil {
+		cfg.WallClock = time.Now
 	}
-	ttl = max(ttl, MinTTL)
-	if logger == nil {
-		logger = slog.Default()
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
 	}
-	return &Issuer{store: st, clock: clock, wall: wall, ttl: ttl, logger: logger}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Issuer{store: cfg.Store, clock: cfg.Clock, wall: cfg.WallClock, ttl: max(cfg.TTL, MinTTL), logger: cfg.Logger}, nil
 }
 
 // Credentials returns the workload's current temporary credentials when

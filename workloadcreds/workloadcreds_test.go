@@ -40,7 +40,10 @@ func store(t *testing.T) *sqlstore.Store {
 func TestConcurrentFetchesMintOnce(t *testing.T) {
 	st := store(t)
 	now := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
-	iss := workloadcreds.New(st, mpmeter.ClockFunc(func() time.Time { return now }), nil, 0, nil)
+	iss, err := workloadcreds.New(workloadcreds.Config{Store: st, Clock: mpmeter.ClockFunc(func() time.Time { return now })})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	ids := make([]string, 8)
 	for i := range ids {
@@ -71,7 +74,10 @@ func TestConcurrentFetchesMintOnce(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	st := store(t)
-	iss := workloadcreds.New(st, mpmeter.ClockFunc(time.Now), nil, time.Minute, nil)
+	iss, err := workloadcreds.New(workloadcreds.Config{Store: st, Clock: mpmeter.ClockFunc(time.Now), TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ workload, token string }{
 		{"task-1", ""}, {"task-1", "c"}, {"task-1", "st"}, {"task-2", "ct"},
 	} {
