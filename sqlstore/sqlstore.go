@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/seal"
 )
 
 // Dialect names, as Store.Dialect reports them.
@@ -45,6 +46,8 @@ type config struct {
 	busyTimeout      time.Duration
 	noGroupCommit    bool
 	commitObserver   func(records int, d time.Duration)
+	keyEncryptionKey string
+	kdfParams        *seal.Params
 }
 
 // WithoutGroupCommit makes every SQLite RecordUsage call its own
@@ -104,6 +107,11 @@ type Store struct {
 	// (SQLite only; nil otherwise).
 	group          *groupCommitter
 	commitObserver func(records int, d time.Duration)
+
+	// sealer seals secrets at rest; nil: stored as given (secrets.go).
+	sealer   *seal.Sealer
+	resealed int
+	locked   bool
 
 	closeOnce sync.Once
 	closeErr  error

@@ -50,7 +50,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.clientTokenTTL, "client-token-ttl", service.DefaultClientTokenTTL, "how long MeterUsage ClientTokens are remembered")
 	fs.DurationVar(&c.credentialsTTL, "credentials-ttl", workloadcreds.DefaultTTL, "lifetime of the temporary credentials the container credentials endpoint mints (at least 30m)")
 	fs.DurationVar(&c.maxSkew, "max-skew", 15*time.Minute, "allowed difference between a request's X-Amz-Date and the wall clock")
-	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts RegisterUsage signing keys at rest (prefer the environment variable)")
+	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts access-key secrets, session and credentials tokens and signing keys at rest (prefer MPMETER_KEY_ENCRYPTION_KEY)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 10, "how many calls above --rate-limit a burst may make")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", storecache.DefaultTTL, "how long marketplace rows changed by another node or process may be served from memory")
@@ -149,11 +149,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	// listener has shut down. Its commit observer feeds the server's
 	// metrics.
 	m := metrics.New()
-	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit))
+	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithKeyEncryptionKey(c.keyEncryptionKey))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
+	if err := checkSecrets(st.Secrets(), logger); err != nil {
+		return err
+	}
 	regions := mpmeter.DefaultRegions()
 	if err := regions.Add(c.regions); err != nil {
 		return err
@@ -163,21 +166,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		futureTolerance = service.NoFutureTolerance
 	}
 	srv, err := server.New(ctx, server.Config{
-		Store:            st,
-		Metrics:          m,
-		Seed:             seedFile,
-		UsageWindow:      c.usageWindow,
-		FutureTolerance:  futureTolerance,
-		Regions:          regions,
-		TokenTTL:         c.tokenTTL,
-		ClientTokenTTL:   c.clientTokenTTL,
-		CredentialsTTL:   c.credentialsTTL,
-		MaxSkew:          c.maxSkew,
-		KeyEncryptionKey: c.keyEncryptionKey,
-		RateLimit:        c.rateLimit,
-		CacheTTL:         c.cacheTTL,
-		RateBurst:        c.rateBurst,
-		Logger:           logger,
+		Store:           st,
+		Metrics:         m,
+		Seed:            seedFile,
+		UsageWindow:     c.usageWindow,
+		FutureTolerance: futureTolerance,
+		Regions:         regions,
+		TokenTTL:        c.tokenTTL,
+		ClientTokenTTL:  c.clientTokenTTL,
+		CredentialsTTL:  c.credentialsTTL,
+		MaxSkew:         c.maxSkew,
+		RateLimit:       c.rateLimit,
+		CacheTTL:        c.cacheTTL,
+		RateBurst:       c.rateBurst,
+		Logger:          logger,
 	})
 	if err != nil {
 		return err
@@ -224,6 +226,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
+}
+
+// checkSecrets refuses a database whose secrets this process cannot read,
+// and says how secrets are kept.
+func checkSecrets(sec sqlstore.SecretsStatus, logger *slog.Logger) error {
+	switch {
+	case sec.Locked:
+		return fmt.Errorf("opening database: %w", sqlstore.ErrKeyEncryptionKeyRequired)
+	case !sec.Encrypted:
+		logger.Warn("secrets are stored in plain text: access-key secrets, session tokens, credentials tokens and signing keys; " +
+			"a copy of the database hands out working keys. Set MPMETER_KEY_ENCRYPTION_KEY (or --key-encryption-key) to encrypt them at rest")
+	case sec.Resealed > 0:
+		logger.Info("encrypted secrets that were stored in plain text or under the old key derivation", "secrets", sec.Resealed)
+	}
+	return nil
 }
 
 // adminMux serves the operator's endpoints, apart from the API.
