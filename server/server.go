@@ -70,6 +70,14 @@ type Config struct {
 	// second); 0 means no limit. RateBurst is the bucket size.
 	RateLimit float64
 	RateBurst int
+	// Quotas are per-operation rates per account and region
+	// (ratelimit.AWSQuotas() is AWS's); an operation they name is limited
+	// by them instead of RateLimit.
+	Quotas ratelimit.Quotas
+	// SharedQuotas keeps the quota buckets in the database all nodes
+	// share (the PostgreSQL *sqlstore.Store); nil keeps them in this
+	// process.
+	SharedQuotas ratelimit.SharedBuckets
 	// CacheTTL bounds how long marketplace rows (keys, products,
 	// subscriptions) changed by another process or node may be served stale;
 	// this process's own writes are seen at once. 0 means storecache's
@@ -164,8 +172,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
 	}
-	if cfg.RateLimit > 0 {
-		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
+	limiter := ratelimit.New(ratelimit.Config{
+		Quotas:  cfg.Quotas,
+		Default: ratelimit.Rate{PerSecond: cfg.RateLimit, Burst: float64(cfg.RateBurst)},
+		Shared:  cfg.SharedQuotas,
+		Now:     cfg.WallClock,
+		Logger:  cfg.Logger,
+	})
+	if limiter.Limits() {
+		apiOpts.Limiter = limiter
 	}
 	api := awsjson.NewHandler(s.Service, verifier, apiOpts)
 

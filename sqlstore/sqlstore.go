@@ -113,6 +113,8 @@ type Store struct {
 	resealed int
 	locked   bool
 
+	quotaSQL string // TakeToken's statement in the dialect
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -173,6 +175,7 @@ func (s *Store) observeCommit(records int, d time.Duration) {
 // prepare prepares the store's fixed statements: writes on wdb (for SQLite,
 // its one connection keeps them for the life of the store), reads on rdb.
 func (s *Store) prepare(ctx context.Context) error {
+	s.quotaSQL = s.takeTokenQuery()
 	for i, q := range writeSQL {
 		st, err := s.wdb.PrepareContext(ctx, s.d.rebind(q))
 		if err != nil {

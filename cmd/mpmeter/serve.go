@@ -17,6 +17,7 @@ import (
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/metrics"
+	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
 	"github.com/mpmeter/mpmeter/service"
@@ -35,6 +36,7 @@ type serveConfig struct {
 	credentialsTTL                                              time.Duration
 	rateLimit                                                   float64
 	rateBurst                                                   int
+	quotas, quota                                               string
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -53,6 +55,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts access-key secrets, session and credentials tokens and signing keys at rest (prefer MPMETER_KEY_ENCRYPTION_KEY)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 10, "how many calls above --rate-limit a burst may make")
+	fs.StringVar(&c.quotas, "quotas", "", "request quotas per account and region: aws (BatchMeterUsage 10/s, MeterUsage 10/s, RegisterUsage 5/s); empty: none")
+	fs.StringVar(&c.quota, "quota", "", "quota overrides, Operation=rate[:burst] separated by commas (e.g. BatchMeterUsage=20:40)")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", storecache.DefaultTTL, "how long marketplace rows changed by another node or process may be served from memory")
 	fs.StringVar(&c.adminListen, "admin-listen", "", "address of the admin listener (/metrics, /healthz, and /debug/pprof with --pprof); empty: none")
 	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
@@ -92,6 +96,9 @@ func (c *serveConfig) validate() error {
 	if c.rateLimit < 0 || c.rateBurst < 1 {
 		errs = append(errs, fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1"))
 	}
+	if _, err := c.quotaTable(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.pprof && c.adminListen == "" {
 		errs = append(errs, fmt.Errorf("--pprof needs --admin-listen: profiles are never served on the API listener"))
 	}
@@ -99,6 +106,26 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--db must not be empty"))
 	}
 	return errors.Join(errs...)
+}
+
+// quotaTable is --quotas with --quota's overrides.
+func (c *serveConfig) quotaTable() (ratelimit.Quotas, error) {
+	q := ratelimit.Quotas{}
+	switch c.quotas {
+	case "":
+	case "aws":
+		q = ratelimit.AWSQuotas()
+	default:
+		return nil, fmt.Errorf("--quotas must be aws or empty, got %q", c.quotas)
+	}
+	overrides, err := ratelimit.ParseQuotas(c.quota)
+	if err != nil {
+		return nil, fmt.Errorf("--quota: %v", err)
+	}
+	for op, r := range overrides {
+		q[op] = r
+	}
+	return q, nil
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
@@ -165,7 +192,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if futureTolerance == 0 {
 		futureTolerance = service.NoFutureTolerance
 	}
+	quotas, _ := c.quotaTable() // validated
+	var sharedQuotas ratelimit.SharedBuckets
+	if st.Dialect() == sqlstore.DialectPostgres {
+		sharedQuotas = st // every node draws from the same buckets
+	}
 	srv, err := server.New(ctx, server.Config{
+		Quotas:          quotas,
+		SharedQuotas:    sharedQuotas,
 		Store:           st,
 		Metrics:         m,
 		Seed:            seedFile,
