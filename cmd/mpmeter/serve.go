@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,7 @@ type serveConfig struct {
 	rateLimit                                                   float64
 	rateBurst                                                   int
 	quotas, quota                                               string
+	tlsCert, tlsKey                                             string
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -55,6 +57,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts access-key secrets, session and credentials tokens and signing keys at rest (prefer MPMETER_KEY_ENCRYPTION_KEY)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 10, "how many calls above --rate-limit a burst may make")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve both listeners over HTTPS (with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&c.quotas, "quotas", "", "request quotas per account and region: aws (BatchMeterUsage 10/s, MeterUsage 10/s, RegisterUsage 5/s); empty: none")
 	fs.StringVar(&c.quota, "quota", "", "quota overrides, Operation=rate[:burst] separated by commas (e.g. BatchMeterUsage=20:40)")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", storecache.DefaultTTL, "how long marketplace rows changed by another node or process may be served from memory")
@@ -95,6 +99,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.rateLimit < 0 || c.rateBurst < 1 {
 		errs = append(errs, fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1"))
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		errs = append(errs, fmt.Errorf("--tls-cert and --tls-key go together"))
 	}
 	if _, err := c.quotaTable(); err != nil {
 		errs = append(errs, err)
@@ -219,11 +226,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.listen)
+	tlsConfig, err := c.tlsConfig()
 	if err != nil {
 		return err
 	}
-	endpoint := "http://" + ln.Addr().String()
+	ln, err := listen(c.listen, tlsConfig)
+	if err != nil {
+		return err
+	}
+	endpoint := scheme(tlsConfig) + ln.Addr().String()
 	hs := &http.Server{
 		Handler:           srv.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -242,14 +253,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	if c.adminListen != "" {
-		adminLn, err := net.Listen("tcp", c.adminListen)
+		adminLn, err := listen(c.adminListen, tlsConfig)
 		if err != nil {
 			return fmt.Errorf("--admin-listen: %w", err)
 		}
 		admin := &http.Server{Handler: adminMux(srv, c.pprof), ReadHeaderTimeout: 10 * time.Second}
 		defer admin.Close()
 		go func() { errc <- admin.Serve(adminLn) }()
-		logger.Info("admin listener", "endpoint", "http://"+adminLn.Addr().String(), "pprof", c.pprof)
+		logger.Info("admin listener", "endpoint", scheme(tlsConfig)+adminLn.Addr().String(), "pprof", c.pprof)
 	}
 	select {
 	case err := <-errc:
@@ -260,6 +271,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
+}
+
+// tlsConfig loads --tls-cert and --tls-key; nil when not given.
+func (c *serveConfig) tlsConfig() (*tls.Config, error) {
+	if c.tlsCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// listen listens on addr, with TLS when cfg is non-nil.
+func listen(addr string, cfg *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || cfg == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, cfg), nil
+}
+
+func scheme(cfg *tls.Config) string {
+	if cfg != nil {
+		return "https://"
+	}
+	return "http://"
 }
 
 // checkSecrets refuses a database whose secrets this process cannot read,
