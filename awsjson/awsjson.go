@@ -47,6 +47,10 @@ import (
 // less than 1MB in size."
 const MaxBodyBytes = 1 << 20
 
+// ThrottlingMessage is the message of ThrottlingException: AWS's JSON
+// services answer a request over quota with "Rate exceeded".
+const ThrottlingMessage = "Rate exceeded"
+
 // ContentType is the media type of requests and responses.
 const ContentType = "application/x-amz-json-1.1"
 
@@ -55,9 +59,10 @@ type Verifier interface {
 	Verify(ctx context.Context, r *http.Request, body []byte) (mpmeter.Caller, error)
 }
 
-// Limiter decides whether a call may proceed now (package ratelimit).
+// Limiter decides whether a call of an account in a region to an operation
+// may proceed now (package ratelimit).
 type Limiter interface {
-	Allow(key string) bool
+	Allow(ctx context.Context, account, region, operation string) bool
 }
 
 // RegionPolicy says in which regions each operation is offered
@@ -79,7 +84,8 @@ type Handler struct {
 // Options configure a Handler. Zero values are usable.
 type Options struct {
 	Logger *slog.Logger // nil: slog.Default()
-	// Limiter throttles calls per account and operation; nil: no limit.
+	// Limiter throttles calls per account, region and operation; nil: no
+	// limit.
 	Limiter Limiter
 	// Regions says where each operation is offered; nil:
 	// mpmeter.DefaultRegions().
@@ -251,8 +257,8 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 	}
 
 	// 5. Quota.
-	if h.limiter != nil && !h.limiter.Allow(caller.AccountID+"|"+opName) {
-		return nil, mpmeter.Errorf(mpmeter.CodeThrottling, "Rate exceeded for %s by account %s.", opName, caller.AccountID)
+	if h.limiter != nil && !h.limiter.Allow(r.Context(), caller.AccountID, caller.Region, opName) {
+		return nil, mpmeter.Errorf(mpmeter.CodeThrottling, "%s", ThrottlingMessage)
 	}
 
 	// 6. Validate: decode, then the model's constraints and cross-field rules.

@@ -72,7 +72,7 @@ func (f *fakeService) ResolveCustomer(_ context.Context, _ mpmeter.Caller, in *m
 
 type denyAll struct{}
 
-func (denyAll) Allow(string) bool { return false }
+func (denyAll) Allow(context.Context, string, string, string) bool { return false }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -1,17 +1,15 @@
 // Package keys manages the RSA keys that sign RegisterUsage entitlement
 // tokens: one 2048-bit key per version, created on first start, stored in the
-// Store with the private key encrypted at rest (AES-256-GCM under a key from
-// configuration), rotated by adding a version. Old versions keep signing and
-// verifying; tokens signed with a rotated-out version say when it rotated.
+// Store (which encrypts the private key at rest when it has a key encryption
+// key: sqlstore.WithKeyEncryptionKey), rotated by adding a version. Old
+// versions keep signing and verifying; tokens signed with a rotated-out
+// version say when it rotated.
 package keys
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -39,17 +37,12 @@ type Config struct {
 	// Clock dates new versions (their creation is the previous version's
 	// rotation time). Required.
 	Clock mpmeter.Clock
-	// EncryptionKey is any secret string (it is hashed to an AES-256 key);
-	// empty stores private keys unencrypted, which the caller should warn
-	// about.
-	EncryptionKey string
 }
 
 // Manager signs tokens with the stored key versions. Safe for concurrent use.
 type Manager struct {
 	store  Store
 	clock  mpmeter.Clock
-	aead   cipher.AEAD // nil: private keys stored as plain PEM
 	random io.Reader
 
 	mu       sync.RWMutex
@@ -76,18 +69,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Clock == nil {
 		return nil, errors.New("keys: Config.Clock is required")
 	}
-	m := &Manager{store: cfg.Store, clock: cfg.Clock, random: rand.Reader, versions: map[int]*version{}}
-	if cfg.EncryptionKey != "" {
-		k := sha256.Sum256([]byte("mpmeter signing keys\x00" + cfg.EncryptionKey))
-		block, err := aes.NewCipher(k[:])
-		if err != nil {
-			return nil, err
-		}
-		if m.aead, err = cipher.NewGCM(block); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+	return &Manager{store: cfg.Store, clock: cfg.Clock, random: rand.Reader, versions: map[int]*version{}}, nil
 }
 
 // Ensure loads the stored versions and creates version 1 when there is none.
@@ -235,14 +217,6 @@ func (m *Manager) add(ctx context.Context, v int) (int, error) {
 		return 0, err
 	}
 	private := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if m.aead != nil {
-		nonce := make([]byte, m.aead.NonceSize())
-		if _, err := io.ReadFull(m.random, nonce); err != nil {
-			return 0, err
-		}
-		sealed := m.aead.Seal(nonce, nonce, der, []byte(fmt.Sprint(v)))
-		private = pem.EncodeToMemory(&pem.Block{Type: "MPMETER ENCRYPTED PRIVATE KEY", Bytes: sealed})
-	}
 	sk := mpmeter.SigningKey{
 		Version:       v,
 		PrivateKeyPEM: private,
@@ -262,26 +236,13 @@ func (m *Manager) decode(sk mpmeter.SigningKey) (*version, error) {
 	if block == nil {
 		return nil, errors.New("private key is not PEM")
 	}
-	der := block.Bytes
-	switch block.Type {
-	case "MPMETER ENCRYPTED PRIVATE KEY":
-		if m.aead == nil {
-			return nil, errors.New("private key is encrypted but no encryption key is configured")
-		}
-		ns := m.aead.NonceSize()
-		if len(der) < ns {
-			return nil, errors.New("encrypted private key is too short")
-		}
-		plain, err := m.aead.Open(nil, der[:ns], der[ns:], []byte(fmt.Sprint(sk.Version)))
-		if err != nil {
-			return nil, errors.New("private key does not decrypt with the configured encryption key")
-		}
-		der = plain
-	case "PRIVATE KEY":
-	default:
-		return nil, fmt.Errorf("unexpected PEM block %q", block.Type)
+	if block.Type != "PRIVATE KEY" {
+		// An older mpmeter's "MPMETER ENCRYPTED PRIVATE KEY" is turned
+		// into a plain one by the store opened with the key encryption
+		// key (sqlstore.WithKeyEncryptionKey).
+		return nil, fmt.Errorf("unexpected PEM block %q (is the store opened with the key encryption key?)", block.Type)
 	}
-	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
 		return nil, err
 	}

@@ -1,14 +1,12 @@
 package keys_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,48 +26,11 @@ func open(t *testing.T) mpmeter.Store {
 	return st
 }
 
-func TestPrivateKeysEncryptedAtRest(t *testing.T) {
-	ctx := context.Background()
-	st := open(t)
-	m, err := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: "secret-kek"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
-	stored, err := st.SigningKeys(ctx)
-	if err != nil || len(stored) != 1 {
-		t.Fatalf("stored keys: %v %v", stored, err)
-	}
-	block, _ := pem.Decode(stored[0].PrivateKeyPEM)
-	if block == nil || block.Type == "PRIVATE KEY" || bytes.Contains(stored[0].PrivateKeyPEM, []byte("PRIVATE KEY-----\nMII")) {
-		t.Fatalf("private key stored in the clear: %s", stored[0].PrivateKeyPEM[:40])
-	}
-	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
-		t.Fatal("the stored bytes parse as a private key")
-	}
-
-	// The same encryption key decrypts it (a restart), another does not.
-	again, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: "secret-kek"})
-	if err := again.Ensure(ctx); err != nil {
-		t.Fatalf("restart with the same key: %v", err)
-	}
-	wrong, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: "other"})
-	if err := wrong.Ensure(ctx); err == nil || !strings.Contains(err.Error(), "does not decrypt") {
-		t.Fatalf("wrong key: %v", err)
-	}
-	plain, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: ""})
-	if err := plain.Ensure(ctx); err == nil {
-		t.Fatal("encrypted keys loaded without an encryption key")
-	}
-}
-
 func TestSignAndRotate(t *testing.T) {
 	ctx := context.Background()
 	st := open(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	m, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.ClockFunc(func() time.Time { return now }), EncryptionKey: "k"})
+	m, _ := keys.New(keys.Config{Store: st, Clock: mpmeter.ClockFunc(func() time.Time { return now })})
 	if err := m.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}

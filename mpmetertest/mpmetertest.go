@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mpmeter/mpmeter/metrics"
+	"github.com/mpmeter/mpmeter/seal"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
 	"github.com/mpmeter/mpmeter/sqlstore"
@@ -107,6 +108,16 @@ const (
 	TokenCA2   = "demo-token-ca-2"
 )
 
+// KeyEncryptionKey is the key encryption key of test servers' databases.
+const KeyEncryptionKey = "mpmetertest"
+
+// TestKDFParams are argon2id parameters for throwaway test databases: one
+// pass over 1 MiB instead of seal's default 3 over 64 MiB (the salt is
+// replaced by a random one).
+func TestKDFParams() seal.Params {
+	return seal.Params{KDF: seal.KDFArgon2id, Salt: []byte("replaced-by-random"), Time: 1, MemoryKiB: 1024, Threads: 1}
+}
+
 // Server is a running in-process mpmeter.
 type Server struct {
 	*server.Server
@@ -147,11 +158,14 @@ func New(t testing.TB, opts ...Option) *Server {
 	// error still shows up.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := metrics.New()
-	st, err := sqlstore.Open(context.Background(), db, sqlstore.WithCommitObserver(m.ObserveCommit))
+	// Secrets are encrypted at rest as in production, under KDF parameters
+	// cheap enough for a server per test.
+	st, err := sqlstore.Open(context.Background(), db, sqlstore.WithCommitObserver(m.ObserveCommit),
+		sqlstore.WithKeyEncryptionKey(KeyEncryptionKey), sqlstore.WithKDFParams(TestKDFParams()))
 	if err != nil {
 		t.Fatalf("mpmetertest: opening the store: %v", err)
 	}
-	cfg := server.Config{Store: st, Metrics: m, Seed: o.seed, Clock: clock, KeyEncryptionKey: "mpmetertest", Logger: logger}
+	cfg := server.Config{Store: st, Metrics: m, Seed: o.seed, Clock: clock, Logger: logger}
 	if o.config != nil {
 		o.config(&cfg)
 	}

@@ -31,7 +31,8 @@ import (
 
 // Config is everything a server needs. Zero durations mean the defaults.
 type Config struct {
-	// Store is the store the server runs on, already open (sqlstore.Open).
+	// Store is the store the server runs on, already open (sqlstore.Open;
+	// with sqlstore.WithKeyEncryptionKey it encrypts secrets at rest).
 	// The caller owns it: it closes it after the server is done (after
 	// http.Server.Shutdown); New and Server never close it. New wraps it in
 	// the marketplace read cache (storecache, see CacheTTL), so this
@@ -64,14 +65,19 @@ type Config struct {
 	TokenTTL       time.Duration // registration tokens seeded without expires_at
 	ClientTokenTTL time.Duration
 	MaxSkew        time.Duration
-	// KeyEncryptionKey encrypts signing keys at rest; empty stores them
-	// unencrypted (a warning is logged).
-	KeyEncryptionKey string
 	// RateLimit is the calls per second each account may make to each
 	// operation (AWS allows a seller about 10 BatchMeterUsage calls a
 	// second); 0 means no limit. RateBurst is the bucket size.
 	RateLimit float64
 	RateBurst int
+	// Quotas are per-operation rates per account and region
+	// (ratelimit.AWSQuotas() is AWS's); an operation they name is limited
+	// by them instead of RateLimit.
+	Quotas ratelimit.Quotas
+	// SharedQuotas keeps the quota buckets in the database all nodes
+	// share (the PostgreSQL *sqlstore.Store); nil keeps them in this
+	// process.
+	SharedQuotas ratelimit.SharedBuckets
 	// CacheTTL bounds how long marketplace rows (keys, products,
 	// subscriptions) changed by another process or node may be served stale;
 	// this process's own writes are seen at once. 0 means storecache's
@@ -140,11 +146,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.SeedSummary = sum
 	}
-	if cfg.KeyEncryptionKey == "" {
-		cfg.Logger.Warn("signing keys are stored unencrypted: set --key-encryption-key (MPMETER_KEY_ENCRYPTION_KEY) to encrypt them at rest")
-	}
 	var err error
-	s.Keys, err = keys.New(keys.Config{Store: st, Clock: cfg.Clock, EncryptionKey: cfg.KeyEncryptionKey})
+	s.Keys, err = keys.New(keys.Config{Store: st, Clock: cfg.Clock})
 	if err != nil {
 		return fail(err)
 	}
@@ -172,8 +175,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
 	}
-	if cfg.RateLimit > 0 {
-		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
+	limiter := ratelimit.New(ratelimit.Config{
+		Quotas:  cfg.Quotas,
+		Default: ratelimit.Rate{PerSecond: cfg.RateLimit, Burst: float64(cfg.RateBurst)},
+		Shared:  cfg.SharedQuotas,
+		Now:     cfg.WallClock,
+		Logger:  cfg.Logger,
+	})
+	if limiter.Limits() {
+		apiOpts.Limiter = limiter
 	}
 	api := awsjson.NewHandler(s.Service, verifier, apiOpts)
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/sqlstore"
+	"github.com/mpmeter/mpmeter/storecache"
 )
 
 // Benchmarks run on SQLite always and on PostgreSQL when MPMETER_TEST_POSTGRES_DSN
@@ -117,5 +118,47 @@ func BenchmarkRecordUsage1Parallel(b *testing.B) {
 			})
 			b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "records/s")
 		})
+	}
+}
+
+// BenchmarkAccessKey: the lookup SigV4 makes on every request when the
+// marketplace cache misses (at most once per key and --cache-ttl), with
+// secrets stored plain and sealed; "cached" is the hit every other request
+// takes (storecache), which never decrypts.
+func BenchmarkAccessKey(b *testing.B) {
+	for _, d := range benchDialects {
+		for _, mode := range []struct {
+			name string
+			opts []sqlstore.Option
+		}{{"plain", nil}, {"sealed", withKEK("bench-kek")}} {
+			b.Run(d.name+"/"+mode.name, func(b *testing.B) {
+				s := d.open(b, mode.opts...)
+				ctx := context.Background()
+				if err := s.PutAccount(ctx, mpmeter.Account{ID: "111122223333"}); err != nil {
+					b.Fatal(err)
+				}
+				k := mpmeter.AccessKey{ID: "AKIABENCH", Secret: "bench-secret-0123456789abcdefghijklmn", AccountID: "111122223333"}
+				if err := s.PutAccessKey(ctx, k); err != nil {
+					b.Fatal(err)
+				}
+				b.Run("store", func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						if got, err := s.AccessKey(ctx, k.ID); err != nil || got.Secret != k.Secret {
+							b.Fatal(got, err)
+						}
+					}
+				})
+				b.Run("cached", func(b *testing.B) {
+					c := storecache.New(s, time.Hour, nil)
+					b.ReportAllocs()
+					for b.Loop() {
+						if got, err := c.AccessKey(ctx, k.ID); err != nil || got.Secret != k.Secret {
+							b.Fatal(got, err)
+						}
+					}
+				})
+			})
+		}
 	}
 }

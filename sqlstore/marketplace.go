@@ -16,6 +16,9 @@ func (s *Store) AccessKey(ctx context.Context, id string) (mpmeter.AccessKey, er
 	if err != nil {
 		return mpmeter.AccessKey{}, readErr(ctx, err, "access key %q", id)
 	}
+	if err := s.openAccessKey(&k); err != nil {
+		return mpmeter.AccessKey{}, fmt.Errorf("sqlstore: %w", err)
+	}
 	return k, nil
 }
 
@@ -32,6 +35,9 @@ func (s *Store) WorkloadAccessKeys(ctx context.Context, workloadID string, valid
 		k, err := scanAccessKey(rows)
 		if err != nil {
 			return nil, readErr(ctx, err, "access keys of workload %q", workloadID)
+		}
+		if err := s.openAccessKey(&k); err != nil {
+			return nil, fmt.Errorf("sqlstore: %w", err)
 		}
 		keys = append(keys, k)
 	}
@@ -209,7 +215,9 @@ func (s *Store) PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error {
 				session_token = excluded.session_token,
 				expires_at_ms = excluded.expires_at_ms,
 				credentials_token = excluded.credentials_token`,
-			k.ID, k.Secret, k.AccountID, wid, platform, region, nullable(k.SessionToken), expires, nullable(k.CredentialsToken))
+			k.ID, s.sealValue(k.Secret, "secret", k.ID), k.AccountID, wid, platform, region,
+			nullable(s.sealValue(k.SessionToken, "session_token", k.ID)), expires,
+			nullable(s.sealValue(k.CredentialsToken, "credentials_token", k.ID)))
 		return err
 	})
 }
@@ -297,6 +305,9 @@ func (s *Store) SigningKeys(ctx context.Context) ([]mpmeter.SigningKey, error) {
 			return nil, readErr(ctx, err, "signing keys")
 		}
 		k.CreatedAt = fromMS(created)
+		if err := s.openSigningKey(&k); err != nil {
+			return nil, fmt.Errorf("sqlstore: %w", err)
+		}
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -311,7 +322,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k mpmeter.SigningKey) error {
 	return s.write(ctx, "AddSigningKey", func(w *txn) error {
 		res, err := w.exec(`INSERT INTO signing_keys (version, private_key_pem, public_key_pem, created_at_ms)
 			VALUES (?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
-			k.Version, nonNil(k.PrivateKeyPEM), nonNil(k.PublicKeyPEM), ms(k.CreatedAt))
+			k.Version, nonNil(s.sealSigningKey(k)), nonNil(k.PublicKeyPEM), ms(k.CreatedAt))
 		if err != nil {
 			return err
 		}

@@ -69,5 +69,9 @@ func openPostgres(ctx context.Context, dsn string, cfg config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.setupSecrets(ctx, cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }

@@ -119,6 +119,10 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.setupSecrets(ctx, cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

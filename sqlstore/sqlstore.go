@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/seal"
 )
 
 // Dialect names, as Store.Dialect reports them.
@@ -45,6 +46,8 @@ type config struct {
 	busyTimeout      time.Duration
 	noGroupCommit    bool
 	commitObserver   func(records int, d time.Duration)
+	keyEncryptionKey string
+	kdfParams        *seal.Params
 }
 
 // WithoutGroupCommit makes every SQLite RecordUsage call its own
@@ -104,6 +107,13 @@ type Store struct {
 	// (SQLite only; nil otherwise).
 	group          *groupCommitter
 	commitObserver func(records int, d time.Duration)
+
+	// sealer seals secrets at rest; nil: stored as given (secrets.go).
+	sealer   *seal.Sealer
+	resealed int
+	locked   bool
+
+	quotaSQL string // TakeToken's statement in the dialect
 
 	closeOnce sync.Once
 	closeErr  error
@@ -165,6 +175,7 @@ func (s *Store) observeCommit(records int, d time.Duration) {
 // prepare prepares the store's fixed statements: writes on wdb (for SQLite,
 // its one connection keeps them for the life of the store), reads on rdb.
 func (s *Store) prepare(ctx context.Context) error {
+	s.quotaSQL = s.takeTokenQuery()
 	for i, q := range writeSQL {
 		st, err := s.wdb.PrepareContext(ctx, s.d.rebind(q))
 		if err != nil {

@@ -29,12 +29,15 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parseFlags(fs, args[1:], getenv, stderr); err != nil {
 		return err
 	}
-	st, err := sqlstore.Open(ctx, *db)
+	st, err := sqlstore.Open(ctx, *db, sqlstore.WithKeyEncryptionKey(*kek))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	m, err := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}, EncryptionKey: *kek})
+	if st.Secrets().Locked {
+		return sqlstore.ErrKeyEncryptionKeyRequired
+	}
+	m, err := keys.New(keys.Config{Store: st, Clock: mpmeter.WallClock{}})
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mpmeter/mpmeter/sqlstore"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -99,8 +102,13 @@ func TestKeysCommands(t *testing.T) {
 	}
 	// The private keys are encrypted: another encryption key cannot use them.
 	err := run(t.Context(), []string{"keys", "public", "--db", db, "--key-encryption-key", "other"}, &out, &out, func(string) string { return "" })
-	if err == nil || !strings.Contains(err.Error(), "does not decrypt") {
+	if !errors.Is(err, sqlstore.ErrWrongKeyEncryptionKey) {
 		t.Fatalf("wrong encryption key: %v", err)
+	}
+	// Without one, the keys command refuses an encrypted database.
+	err = run(t.Context(), []string{"keys", "public", "--db", db}, &out, &out, func(string) string { return "" })
+	if !errors.Is(err, sqlstore.ErrKeyEncryptionKeyRequired) {
+		t.Fatalf("no encryption key: %v", err)
 	}
 	_ = flag.ContinueOnError
 }

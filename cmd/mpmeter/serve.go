@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/metrics"
+	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
 	"github.com/mpmeter/mpmeter/service"
@@ -35,6 +37,8 @@ type serveConfig struct {
 	credentialsTTL                                              time.Duration
 	rateLimit                                                   float64
 	rateBurst                                                   int
+	quotas, quota                                               string
+	tlsCert, tlsKey                                             string
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -50,9 +54,13 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.clientTokenTTL, "client-token-ttl", service.DefaultClientTokenTTL, "how long MeterUsage ClientTokens are remembered")
 	fs.DurationVar(&c.credentialsTTL, "credentials-ttl", workloadcreds.DefaultTTL, "lifetime of the temporary credentials the container credentials endpoint mints (at least 30m)")
 	fs.DurationVar(&c.maxSkew, "max-skew", 15*time.Minute, "allowed difference between a request's X-Amz-Date and the wall clock")
-	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts RegisterUsage signing keys at rest (prefer the environment variable)")
+	fs.StringVar(&c.keyEncryptionKey, "key-encryption-key", "", "secret that encrypts access-key secrets, session and credentials tokens and signing keys at rest (prefer MPMETER_KEY_ENCRYPTION_KEY)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "calls per second each account may make to each operation before ThrottlingException (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 10, "how many calls above --rate-limit a burst may make")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve both listeners over HTTPS (with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&c.quotas, "quotas", "", "request quotas per account and region: aws (BatchMeterUsage 10/s, MeterUsage 10/s, RegisterUsage 5/s); empty: none")
+	fs.StringVar(&c.quota, "quota", "", "quota overrides, Operation=rate[:burst] separated by commas (e.g. BatchMeterUsage=20:40)")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", storecache.DefaultTTL, "how long marketplace rows changed by another node or process may be served from memory")
 	fs.StringVar(&c.adminListen, "admin-listen", "", "address of the admin listener (/metrics, /healthz, and /debug/pprof with --pprof); empty: none")
 	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
@@ -92,6 +100,12 @@ func (c *serveConfig) validate() error {
 	if c.rateLimit < 0 || c.rateBurst < 1 {
 		errs = append(errs, fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1"))
 	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		errs = append(errs, fmt.Errorf("--tls-cert and --tls-key go together"))
+	}
+	if _, err := c.quotaTable(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.pprof && c.adminListen == "" {
 		errs = append(errs, fmt.Errorf("--pprof needs --admin-listen: profiles are never served on the API listener"))
 	}
@@ -99,6 +113,26 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--db must not be empty"))
 	}
 	return errors.Join(errs...)
+}
+
+// quotaTable is --quotas with --quota's overrides.
+func (c *serveConfig) quotaTable() (ratelimit.Quotas, error) {
+	q := ratelimit.Quotas{}
+	switch c.quotas {
+	case "":
+	case "aws":
+		q = ratelimit.AWSQuotas()
+	default:
+		return nil, fmt.Errorf("--quotas must be aws or empty, got %q", c.quotas)
+	}
+	overrides, err := ratelimit.ParseQuotas(c.quota)
+	if err != nil {
+		return nil, fmt.Errorf("--quota: %v", err)
+	}
+	for op, r := range overrides {
+		q[op] = r
+	}
+	return q, nil
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
@@ -149,11 +183,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	// listener has shut down. Its commit observer feeds the server's
 	// metrics.
 	m := metrics.New()
-	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit))
+	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithKeyEncryptionKey(c.keyEncryptionKey))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
+	if err := checkSecrets(st.Secrets(), logger); err != nil {
+		return err
+	}
 	regions := mpmeter.DefaultRegions()
 	if err := regions.Add(c.regions); err != nil {
 		return err
@@ -162,32 +199,42 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if futureTolerance == 0 {
 		futureTolerance = service.NoFutureTolerance
 	}
+	quotas, _ := c.quotaTable() // validated
+	var sharedQuotas ratelimit.SharedBuckets
+	if st.Dialect() == sqlstore.DialectPostgres {
+		sharedQuotas = st // every node draws from the same buckets
+	}
 	srv, err := server.New(ctx, server.Config{
-		Store:            st,
-		Metrics:          m,
-		Seed:             seedFile,
-		UsageWindow:      c.usageWindow,
-		FutureTolerance:  futureTolerance,
-		Regions:          regions,
-		TokenTTL:         c.tokenTTL,
-		ClientTokenTTL:   c.clientTokenTTL,
-		CredentialsTTL:   c.credentialsTTL,
-		MaxSkew:          c.maxSkew,
-		KeyEncryptionKey: c.keyEncryptionKey,
-		RateLimit:        c.rateLimit,
-		CacheTTL:         c.cacheTTL,
-		RateBurst:        c.rateBurst,
-		Logger:           logger,
+		Quotas:          quotas,
+		SharedQuotas:    sharedQuotas,
+		Store:           st,
+		Metrics:         m,
+		Seed:            seedFile,
+		UsageWindow:     c.usageWindow,
+		FutureTolerance: futureTolerance,
+		Regions:         regions,
+		TokenTTL:        c.tokenTTL,
+		ClientTokenTTL:  c.clientTokenTTL,
+		CredentialsTTL:  c.credentialsTTL,
+		MaxSkew:         c.maxSkew,
+		RateLimit:       c.rateLimit,
+		CacheTTL:        c.cacheTTL,
+		RateBurst:       c.rateBurst,
+		Logger:          logger,
 	})
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.listen)
+	tlsConfig, err := c.tlsConfig()
 	if err != nil {
 		return err
 	}
-	endpoint := "http://" + ln.Addr().String()
+	ln, err := listen(c.listen, tlsConfig)
+	if err != nil {
+		return err
+	}
+	endpoint := scheme(tlsConfig) + ln.Addr().String()
 	hs := &http.Server{
 		Handler:           srv.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -206,14 +253,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	if c.adminListen != "" {
-		adminLn, err := net.Listen("tcp", c.adminListen)
+		adminLn, err := listen(c.adminListen, tlsConfig)
 		if err != nil {
 			return fmt.Errorf("--admin-listen: %w", err)
 		}
 		admin := &http.Server{Handler: adminMux(srv, c.pprof), ReadHeaderTimeout: 10 * time.Second}
 		defer admin.Close()
 		go func() { errc <- admin.Serve(adminLn) }()
-		logger.Info("admin listener", "endpoint", "http://"+adminLn.Addr().String(), "pprof", c.pprof)
+		logger.Info("admin listener", "endpoint", scheme(tlsConfig)+adminLn.Addr().String(), "pprof", c.pprof)
 	}
 	select {
 	case err := <-errc:
@@ -224,6 +271,49 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
+}
+
+// tlsConfig loads --tls-cert and --tls-key; nil when not given.
+func (c *serveConfig) tlsConfig() (*tls.Config, error) {
+	if c.tlsCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// listen listens on addr, with TLS when cfg is non-nil.
+func listen(addr string, cfg *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || cfg == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, cfg), nil
+}
+
+func scheme(cfg *tls.Config) string {
+	if cfg != nil {
+		return "https://"
+	}
+	return "http://"
+}
+
+// checkSecrets refuses a database whose secrets this process cannot read,
+// and says how secrets are kept.
+func checkSecrets(sec sqlstore.SecretsStatus, logger *slog.Logger) error {
+	switch {
+	case sec.Locked:
+		return fmt.Errorf("opening database: %w", sqlstore.ErrKeyEncryptionKeyRequired)
+	case !sec.Encrypted:
+		logger.Warn("secrets are stored in plain text: access-key secrets, session tokens, credentials tokens and signing keys; " +
+			"a copy of the database hands out working keys. Set MPMETER_KEY_ENCRYPTION_KEY (or --key-encryption-key) to encrypt them at rest")
+	case sec.Resealed > 0:
+		logger.Info("encrypted secrets that were stored in plain text or under the old key derivation", "secrets", sec.Resealed)
+	}
+	return nil
 }
 
 // adminMux serves the operator's endpoints, apart from the API.
