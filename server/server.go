@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew, ServiceClock: cfg.Clock}
 	s.Credentials = workloadcreds.New(st, cfg.Clock, cfg.WallClock, cfg.CredentialsTTL, cfg.Logger)
-	apiOpts := awsjson.Options{Logger: cfg.Logger}
+	apiOpts := awsjson.Options{Logger: cfg.Logger, Entitlement: s.Service}
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
 	}
