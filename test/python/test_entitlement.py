@@ -11,6 +11,8 @@ server.
 import datetime
 import json
 import os
+import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -148,6 +150,25 @@ class GetEntitlementsTest(ServerTestCase):
         with self.assertRaises(ClientError) as cm:
             self.ent(region="eu-west-1").get_entitlements(ProductCode=CONTRACT_PRODUCT)
         self.assertClientError(cm, "DisabledApiException", 400, "us-east-1 only")
+
+    @unittest.skipIf(shutil.which("aws") is None, "the aws CLI is not on PATH")
+    def test_aws_cli_with_the_endpoint_variable(self):
+        # The service-specific endpoint variable, as a seller's scripts set it.
+        home = tempfile.mkdtemp(prefix="mpmeter-py-ent-cli-")
+        self.addCleanup(shutil.rmtree, home, True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({
+            "HOME": home, "AWS_CONFIG_FILE": os.path.join(home, "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "no-credentials"), "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": SELLER_KEY, "AWS_SECRET_ACCESS_KEY": SELLER_SECRET, "AWS_DEFAULT_REGION": REGION,
+            "AWS_MAX_ATTEMPTS": "1", "AWS_ENDPOINT_URL_MARKETPLACE_ENTITLEMENT_SERVICE": self.server.endpoint,
+        })
+        proc = subprocess.run(["aws", "marketplace-entitlement", "get-entitlements", "--product-code", CONTRACT_PRODUCT,
+                               "--filter", "CUSTOMER_IDENTIFIER=" + CONTRACT_CUSTOMER, "--output", "json"],
+                              env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        ents = json.loads(proc.stdout)["Entitlements"]
+        self.assertEqual(sorted(e["Dimension"] for e in ents), ["premium_support", "storage_tb", "tier", "users"])
 
 
 if __name__ == "__main__":
