@@ -4,6 +4,7 @@ package mpmetertest_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -299,6 +300,39 @@ func TestGetEntitlementsRPCv2CBORErrors(t *testing.T) {
 		resp, out := cborCall(t, srv, c.path, c.in, c.edit)
 		if resp.StatusCode != c.status || str(out["__type"]) != ns+c.typ || !strings.Contains(str(out["message"]), c.msg) {
 			t.Errorf("%s: %d %v, want %d %s%s with %q", c.name, resp.StatusCode, out, c.status, ns, c.typ, c.msg)
+		}
+	}
+}
+
+// GetEntitlements is its own operation label in either protocol, and junk
+// RPC v2 CBOR paths are "unknown", like junk targets.
+func TestGetEntitlementsMetrics(t *testing.T) {
+	srv := mpmetertest.New(t)
+	c := entitlementClient(t, srv, mpmetertest.SellerKey, mpmetertest.SellerSecret, mpmetertest.Region)
+	if _, err := c.GetEntitlements(&mes.GetEntitlementsInput{ProductCode: aws.String(mpmetertest.ContractProduct)}); err != nil {
+		t.Fatal(err)
+	}
+	cborCall(t, srv, cborPath, smithycbor.Map{"ProductCode": smithycbor.String("nope")}, nil)
+	for i := range 3 {
+		cborCall(t, srv, fmt.Sprintf("/service/X%d/operation/Y", i), smithycbor.Map{}, nil)
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := grepLines(string(body), "mpmeter_requests_total{")
+	for _, want := range []string{
+		`mpmeter_requests_total{error="",operation="GetEntitlements"} 1`,
+		`mpmeter_requests_total{error="InvalidParameterException",operation="GetEntitlements"} 1`,
+		`mpmeter_requests_total{error="UnknownOperationException",operation="unknown"} 3`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("metrics lack %q in\n%s", want, got)
 		}
 	}
 }
