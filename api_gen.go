@@ -4,7 +4,7 @@ package mpmeter
 
 import "regexp"
 
-// TargetPrefix is the X-Amz-Target prefix of every operation.
+// TargetPrefix is the X-Amz-Target prefix of every operation (awsJson).
 const TargetPrefix = "AWSMPMeteringService"
 
 // SigningName is the SigV4 service name in the credential scope.
@@ -110,8 +110,8 @@ type UsageRecordResult struct {
 }
 
 // Validate checks v against the model's constraints and then, when they
-// hold, its cross-field rules (crossFieldRules), and returns a
-// ValidationException naming every violation, or nil.
+// hold, its cross-field rules (crossFieldRules), and returns an error
+// (ValidationException) naming every violation, or nil.
 func (v *BatchMeterUsageInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)
@@ -143,8 +143,8 @@ func (v *BatchMeterUsageInput) validate(parent *fieldPath, e *validationErrors) 
 }
 
 // Validate checks v against the model's constraints and then, when they
-// hold, its cross-field rules (crossFieldRules), and returns a
-// ValidationException naming every violation, or nil.
+// hold, its cross-field rules (crossFieldRules), and returns an error
+// (ValidationException) naming every violation, or nil.
 func (v *MeterUsageInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)
@@ -211,8 +211,8 @@ func (v *MeterUsageInput) validate(parent *fieldPath, e *validationErrors) {
 }
 
 // Validate checks v against the model's constraints and then, when they
-// hold, its cross-field rules (crossFieldRules), and returns a
-// ValidationException naming every violation, or nil.
+// hold, its cross-field rules (crossFieldRules), and returns an error
+// (ValidationException) naming every violation, or nil.
 func (v *RegisterUsageInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)
@@ -251,8 +251,8 @@ func (v *RegisterUsageInput) validate(parent *fieldPath, e *validationErrors) {
 }
 
 // Validate checks v against the model's constraints and then, when they
-// hold, its cross-field rules (crossFieldRules), and returns a
-// ValidationException naming every violation, or nil.
+// hold, its cross-field rules (crossFieldRules), and returns an error
+// (ValidationException) naming every violation, or nil.
 func (v *ResolveCustomerInput) Validate() error {
 	var e validationErrors
 	v.validate(nil, &e)

@@ -3,6 +3,8 @@ package mpmeter
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -128,4 +130,36 @@ func ValidationError(violations ...string) *Error {
 		noun = "error"
 	}
 	return &Error{Code: CodeValidation, Message: strconv.Itoa(len(violations)) + " validation " + noun + " detected: " + strings.Join(violations, "; ")}
+}
+
+// errAs is err with another error name: a model whose service answers
+// constraint violations with its own modeled error (the Entitlement
+// Service's InvalidParameterException) keeps AWS's message format.
+func (e *validationErrors) errAs(code ErrorCode) error {
+	err := e.err()
+	if err == nil {
+		return nil
+	}
+	v := err.(*Error)
+	v.Code = code
+	return v
+}
+
+// checkStringListMap checks a map of string keys to string lists (the
+// Entitlement Service's Filter): each key in keyEnum (when set) and each
+// list's length, keys in sorted order so messages are stable. A list's path
+// is the map's path and the key (filter.DIMENSION).
+func checkStringListMap(e *validationErrors, p *fieldPath, m map[string][]string, keyEnum []string, hasMin bool, min int64, hasMax bool, max int64) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if keyEnum != nil && !slices.Contains(keyEnum, k) {
+			e.add(p, quoteValue(k), "Map keys must satisfy constraint: [Member must satisfy enum value set: ["+strings.Join(keyEnum, ", ")+"]]")
+			continue
+		}
+		checkListLen(e, &fieldPath{parent: p, name: k}, m[k], hasMin, min, hasMax, max)
+	}
 }

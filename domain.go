@@ -1,6 +1,9 @@
 package mpmeter
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"time"
 )
 
@@ -218,4 +221,86 @@ type UsageFilter struct {
 	Kind              string
 	From, To          time.Time // Timestamp in [From, To)
 	Limit             int       // 0: no limit
+}
+
+// Entitlement is what a buyer's contract grants for one dimension of a
+// product: the Entitlement Service's GetEntitlements answers them to the
+// product's seller. A subscription (its LicenseArn) has at most one per
+// dimension. Any product type may have them: AWS sells SaaS, AMI and
+// container products as contracts.
+type Entitlement struct {
+	LicenseArn string // the subscription's
+	Dimension  string // one of the product's dimensions
+	// Value is the entitled amount: exactly one of its members is set
+	// (EntitlementInteger, EntitlementDouble, EntitlementBoolean,
+	// EntitlementString make one).
+	Value EntitlementValue
+	// ExpiresAt is when the contract renews or ends (GetEntitlements'
+	// ExpirationDate); zero means no expiration date.
+	ExpiresAt time.Time
+
+	// The subscription's, filled in by Store.Entitlements (ignored by
+	// PutEntitlements).
+	ProductCode        string
+	CustomerAccountID  string
+	CustomerIdentifier string
+}
+
+// EntitlementInteger is an integer entitlement value. The model's Integer is
+// 32 bits: CheckEntitlementValue refuses more.
+func EntitlementInteger(v int64) EntitlementValue { return EntitlementValue{IntegerValue: &v} }
+
+// EntitlementDouble is a number entitlement value.
+func EntitlementDouble(v float64) EntitlementValue { return EntitlementValue{DoubleValue: &v} }
+
+// EntitlementBoolean is a boolean entitlement value.
+func EntitlementBoolean(v bool) EntitlementValue { return EntitlementValue{BooleanValue: &v} }
+
+// EntitlementString is a string entitlement value.
+func EntitlementString(v string) EntitlementValue { return EntitlementValue{StringValue: &v} }
+
+// CheckEntitlementValue reports what is wrong with v as an entitlement's
+// value: not exactly one member set, an integer outside the model's 32-bit
+// Integer (SDKs read IntegerValue as int32), a double that is not finite
+// (JSON cannot carry it).
+func CheckEntitlementValue(v EntitlementValue) error {
+	n := 0
+	for _, set := range []bool{v.IntegerValue != nil, v.DoubleValue != nil, v.BooleanValue != nil, v.StringValue != nil} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return errors.New("an entitlement value has exactly one of integer, double, boolean and string")
+	case v.IntegerValue != nil && (*v.IntegerValue < math.MinInt32 || *v.IntegerValue > math.MaxInt32):
+		return fmt.Errorf("integer entitlement value %d is outside the 32-bit range of the model's Integer", *v.IntegerValue)
+	case v.DoubleValue != nil && (math.IsInf(*v.DoubleValue, 0) || math.IsNaN(*v.DoubleValue)):
+		return errors.New("a double entitlement value must be finite")
+	}
+	return nil
+}
+
+// EntitlementFilter selects entitlements of one product. Each list, when
+// non-empty, keeps the entitlements matching any of its values; the lists
+// are intersected (GetEntitlements' Filter).
+type EntitlementFilter struct {
+	ProductCode         string // required
+	CustomerIdentifiers []string
+	CustomerAccountIDs  []string
+	Dimensions          []string
+	LicenseArns         []string
+	// ActiveAt, when set, keeps only the entitlements of active
+	// subscriptions that have not expired at ActiveAt.
+	ActiveAt time.Time
+	// After, when set, starts after this position (exclusive): entitlements
+	// are ordered by license ARN, then dimension.
+	After *EntitlementPosition
+	Limit int // 0: no limit
+}
+
+// EntitlementPosition is a place in the order of Store.Entitlements.
+type EntitlementPosition struct {
+	LicenseArn string
+	Dimension  string
 }

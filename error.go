@@ -64,6 +64,11 @@ const (
 	CodeThrottling              ErrorCode = "ThrottlingException"
 	CodeTimestampOutOfBounds    ErrorCode = "TimestampOutOfBoundsException"
 
+	// Entitlement Service errors (marketplace-entitlement-2017-01-11.json),
+	// besides ThrottlingException and InternalServiceErrorException, which
+	// it shares with the Metering model.
+	CodeInvalidParameter ErrorCode = "InvalidParameterException"
+
 	// Common errors (API reference "Common Errors", PROTOCOL.md).
 	CodeValidation               ErrorCode = "ValidationException"
 	CodeSerialization            ErrorCode = "SerializationException"
@@ -112,6 +117,7 @@ var errorTable = [...]ErrorCodeInfo{
 	{CodePlatformNotSupported, http.StatusBadRequest, "RegisterUsage: the caller is not a container workload."},
 	{CodeThrottling, http.StatusBadRequest, "More calls per second than the rate limit (400 keeps botocore's legacy retry working)."},
 	{CodeTimestampOutOfBounds, http.StatusBadRequest, "A usage timestamp is too old or in the future."},
+	{CodeInvalidParameter, http.StatusBadRequest, "GetEntitlements: a parameter breaks the model's constraints, a filter combination is refused, the NextToken is not one the service gave, or the product is not the caller's."},
 	{CodeValidation, http.StatusBadRequest, "The request violates the service model's constraints."},
 	{CodeSerialization, http.StatusBadRequest, "Malformed JSON, wrong member types, timestamps that are not numbers."},
 	{CodeUnknownOperation, http.StatusBadRequest, "An unknown X-Amz-Target, or a method other than POST."},

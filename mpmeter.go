@@ -12,6 +12,7 @@ import (
 )
 
 //go:generate go run ./internal/gen -model spec/service-2.current.json -out api_gen.go
+//go:generate go run ./internal/gen -model spec/marketplace-entitlement-2017-01-11.json -out entitlement_gen.go -prefix Entitlement -rename Entitlement=EntitlementItem -validation-error InvalidParameterException
 
 // Clock is the service clock. Every marketplace rule (usage timestamp windows,
 // hourly dedup, token expiry, key rotation) reads time from it, never from
@@ -63,4 +64,12 @@ type TokenSigner interface {
 	// the version was rotated out (zero while it is current). A version that
 	// does not exist is an error wrapping ErrNoSuchKeyVersion.
 	Sign(ctx context.Context, version int, claims map[string]any) (token string, rotatedAt time.Time, err error)
+}
+
+// EntitlementService is the AWS Marketplace Entitlement Service API: its one
+// operation, taking the verified caller and a request that has already
+// passed model validation. Errors are *Error values with AWS error names;
+// anything else is internal.
+type EntitlementService interface {
+	GetEntitlements(ctx context.Context, caller Caller, in *GetEntitlementsInput) (*GetEntitlementsOutput, error)
 }

@@ -33,8 +33,21 @@ const (
 	registerUsageRegions = "eu-north-1 ap-south-1 eu-west-3 us-east-2 eu-west-1 eu-central-1 sa-east-1 ap-east-1 us-east-1 ap-northeast-2 eu-west-2 ap-northeast-1 us-west-2 us-west-1 ap-southeast-1 ap-southeast-2 ca-central-1"
 )
 
-// operations are the API's operations.
+// operations are the Metering API's operations: a bare region in
+// Regions.Add offers them all.
 var operations = []string{OpBatchMeterUsage, OpMeterUsage, OpRegisterUsage, OpResolveCustomer}
+
+// entitlementRegions is where the Entitlement Service is: us-east-1 only
+// (its one endpoint is entitlement.marketplace.us-east-1.amazonaws.com; the
+// SDKs' endpoint data lists no other region). On AWS a client configured for
+// another region resolves an endpoint host that does not exist and fails
+// before sending; mpmeter, reached at an explicit endpoint URL, answers such
+// a call DisabledApiException as it does for the Metering operations.
+const entitlementRegions = "us-east-1"
+
+// namedOperations are the operations Regions.Add accepts by name
+// (Operation=region): the Metering API's and GetEntitlements.
+var namedOperations = []string{OpBatchMeterUsage, OpMeterUsage, OpRegisterUsage, OpResolveCustomer, OpGetEntitlements}
 
 // Regions says in which regions each operation is offered: an operation
 // called with a credential scope outside its regions answers
@@ -60,6 +73,7 @@ func DefaultRegions() *Regions {
 	add(OpResolveCustomer, commercialRegions, chinaRegions, endpointDataOnlyRegions)
 	add(OpMeterUsage, commercialRegions, govCloudRegions, endpointDataOnlyRegions)
 	add(OpRegisterUsage, registerUsageRegions, endpointDataOnlyRegions)
+	add(OpGetEntitlements, entitlementRegions)
 	return r
 }
 
@@ -79,16 +93,16 @@ var regionNameRe = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
 func ValidRegionName(region string) bool { return regionNameRe.MatchString(region) }
 
 // Add offers more regions. Each entry of spec (entries separated by commas
-// or spaces) is either a region, offered to every operation, or
-// Operation=region, offered to that operation only:
+// or spaces) is either a region, offered to every Metering operation, or
+// Operation=region, offered to that operation only (GetEntitlements too):
 //
 //	eu-future-1,MeterUsage=us-isof-south-1
 func (r *Regions) Add(spec string) error {
 	for _, entry := range strings.FieldsFunc(spec, func(c rune) bool { return c == ',' || c == ' ' }) {
 		ops, region := operations, entry
 		if op, reg, ok := strings.Cut(entry, "="); ok {
-			if !slices.Contains(operations, op) {
-				return fmt.Errorf("regions: %q: %q is not an operation (%s)", entry, op, strings.Join(operations, ", "))
+			if !slices.Contains(namedOperations, op) {
+				return fmt.Errorf("regions: %q: %q is not an operation (%s)", entry, op, strings.Join(namedOperations, ", "))
 			}
 			ops, region = []string{op}, reg
 		}

@@ -61,6 +61,16 @@ type Store interface {
 	PutSubscription(ctx context.Context, s Subscription) error
 	// PutRegistrationToken creates or updates a registration token by value.
 	PutRegistrationToken(ctx context.Context, t RegistrationToken) error
+	// PutEntitlements replaces the entitlements of the subscription with
+	// this license ARN (which must exist) by ents, in one transaction; nil
+	// removes them all. Each entitlement's LicenseArn and the subscription's
+	// fields are ignored; a dimension named twice is an error. The caller
+	// checks dimensions and values (CheckEntitlementValue).
+	PutEntitlements(ctx context.Context, licenseArn string, ents []Entitlement) error
+	// Entitlements returns the entitlements matching f, ordered by license
+	// ARN then dimension, with their subscription's fields filled in; an
+	// empty slice (not ErrNotFound) when none match.
+	Entitlements(ctx context.Context, f EntitlementFilter) ([]Entitlement, error)
 
 	// RecordUsage stores records atomically: all of them or none.
 	//

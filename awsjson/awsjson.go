@@ -1,7 +1,15 @@
-// Package awsjson is the awsJson 1.1 protocol of the Metering API: it turns an
-// HTTP request into a verified caller and a validated operation input, calls
-// the service, and writes the result or the AWS error envelope. Every
-// operation takes the same path; an operation is one entry in a table.
+// Package awsjson is the awsJson 1.1 protocol of the Metering API and the
+// Entitlement Service: it turns an HTTP request into a verified caller and a
+// validated operation input, calls the service, and writes the result or the
+// AWS error envelope. Every operation takes the same path; an operation is
+// one entry in its service's table (X-Amz-Target is the service's target
+// prefix, a dot and the operation).
+//
+// The Entitlement Service also speaks Smithy RPC v2 CBOR (its model lists
+// it first; current aws-sdk-go-v2 and .NET send it): a POST to
+// /service/{service}/operation/{operation} is read and answered in CBOR
+// (package rpcv2cbor), on the same listener, through the same admission
+// order below; step 3 then checks that protocol's headers instead.
 //
 // A request is admitted in this order, in Handler.serve and nowhere else; the
 // first check that fails is the answer:
@@ -41,6 +49,7 @@ import (
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/middleware"
+	"github.com/mpmeter/mpmeter/rpcv2cbor"
 )
 
 // MaxBodyBytes is the request size limit: "BatchMeterUsage requests must be
@@ -71,14 +80,30 @@ type RegionPolicy interface {
 	Offers(op, region string) bool
 }
 
-// Handler serves the Metering API on POST /.
+// Handler serves the Metering API and the Entitlement Service on POST /,
+// and the Entitlement Service in RPC v2 CBOR on POST
+// /service/AWSMPEntitlementService/operation/{operation}.
 type Handler struct {
-	service  mpmeter.MeteringService
 	verifier Verifier
 	logger   *slog.Logger
 	limiter  Limiter
 	regions  RegionPolicy
-	ops      map[string]operation
+	// services are the operation tables by target prefix, which is also
+	// the service shape's name in RPC v2 CBOR paths.
+	services map[string]apiService
+	cbor     *rpcv2cbor.Codec
+}
+
+// apiService is one service model's operations.
+type apiService struct {
+	ops map[string]operation
+	// namespace is the model's Smithy namespace (RPC v2 CBOR errors name
+	// it); cbor says whether the model lists that protocol.
+	namespace string
+	cbor      bool
+	// regionNote, when set, ends DisabledApiException's message (where
+	// the service is offered).
+	regionNote string
 }
 
 // Options configure a Handler. Zero values are usable.
@@ -90,37 +115,53 @@ type Options struct {
 	// Regions says where each operation is offered; nil:
 	// mpmeter.DefaultRegions().
 	Regions RegionPolicy
+	// Entitlement serves the Entitlement Service's operations; nil: its
+	// targets and paths are unknown operations.
+	Entitlement mpmeter.EntitlementService
 }
 
 // NewHandler returns the API handler for svc, authenticating with v. Wrap
 // it with middleware.Wrap for request ids, recovery, logs and metrics.
 func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler {
-	h := &Handler{service: svc, verifier: v, logger: opts.Logger, limiter: opts.Limiter, regions: opts.Regions}
+	h := &Handler{verifier: v, logger: opts.Logger, limiter: opts.Limiter, regions: opts.Regions, cbor: rpcv2cbor.New()}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
 	if h.regions == nil {
 		h.regions = mpmeter.DefaultRegions()
 	}
-	h.ops = map[string]operation{
-		mpmeter.OpBatchMeterUsage: op(mpmeter.MeteringService.BatchMeterUsage),
-		mpmeter.OpMeterUsage:      op(mpmeter.MeteringService.MeterUsage),
-		mpmeter.OpRegisterUsage:   op(mpmeter.MeteringService.RegisterUsage),
-		mpmeter.OpResolveCustomer: op(mpmeter.MeteringService.ResolveCustomer),
+	h.services = map[string]apiService{
+		mpmeter.TargetPrefix: {namespace: meteringNamespace, ops: map[string]operation{
+			mpmeter.OpBatchMeterUsage: op(svc, mpmeter.MeteringService.BatchMeterUsage),
+			mpmeter.OpMeterUsage:      op(svc, mpmeter.MeteringService.MeterUsage),
+			mpmeter.OpRegisterUsage:   op(svc, mpmeter.MeteringService.RegisterUsage),
+			mpmeter.OpResolveCustomer: op(svc, mpmeter.MeteringService.ResolveCustomer),
+		}},
+	}
+	if opts.Entitlement != nil {
+		h.services[mpmeter.EntitlementTargetPrefix] = apiService{namespace: mpmeter.EntitlementNamespace, cbor: true,
+			regionNote: " The AWS Marketplace Entitlement Service is offered in us-east-1 only (entitlement.marketplace.us-east-1.amazonaws.com).",
+			ops: map[string]operation{
+				mpmeter.OpGetEntitlements: op(opts.Entitlement, mpmeter.EntitlementService.GetEntitlements),
+			}}
 	}
 	return h
 }
+
+// meteringNamespace is the Metering model's Smithy namespace (its JSON
+// model lists awsJson only, so it is never on the wire).
+const meteringNamespace = "com.amazonaws.marketplacemetering"
 
 // input is a generated input type: validated against the model.
 type input interface {
 	Validate() error
 }
 
-// operation is one entry of the table: a fresh input to decode into, and
+// operation is one entry of a table: a fresh input to decode into, and
 // the service method to call with it.
 type operation struct {
 	newInput func() input
-	call     func(ctx context.Context, svc mpmeter.MeteringService, caller mpmeter.Caller, in input) (any, error)
+	call     func(ctx context.Context, caller mpmeter.Caller, in input) (any, error)
 }
 
 // validatable is a generated input type: *In with a Validate method.
@@ -129,11 +170,11 @@ type validatable[In any] interface {
 	input
 }
 
-// op makes the table entry for one service method.
-func op[In any, Out any, PIn validatable[In]](method func(mpmeter.MeteringService, context.Context, mpmeter.Caller, *In) (*Out, error)) operation {
+// op makes the table entry for one method of svc.
+func op[S any, In any, Out any, PIn validatable[In]](svc S, method func(S, context.Context, mpmeter.Caller, *In) (*Out, error)) operation {
 	return operation{
 		newInput: func() input { return PIn(new(In)) },
-		call: func(ctx context.Context, svc mpmeter.MeteringService, caller mpmeter.Caller, in input) (any, error) {
+		call: func(ctx context.Context, caller mpmeter.Caller, in input) (any, error) {
 			return method(svc, ctx, caller, in.(PIn))
 		},
 	}
@@ -192,34 +233,72 @@ func typeName(goType string) string {
 	return "structure"
 }
 
-// ServeHTTP implements the protocol.
+// ServeHTTP implements the protocols.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := middleware.FromContext(r.Context())
-	out, err := h.serve(r, req)
+	wire := h.wireOf(r)
+	out, err := h.serve(r, req, wire)
 	if err != nil {
-		h.writeError(w, req, err)
+		h.writeError(w, req, wire, err)
+		return
+	}
+	if wire.cbor {
+		body, err := h.cbor.Marshal(out)
+		if err != nil {
+			h.writeError(w, req, wire, fmt.Errorf("encoding %s output in CBOR: %w", req.Operation, err))
+			return
+		}
+		rpcv2cbor.WriteOutput(w, body)
 		return
 	}
 	body, err := json.Marshal(out)
 	if err != nil {
-		h.writeError(w, req, fmt.Errorf("encoding %s output: %w", req.Operation, err))
+		h.writeError(w, req, wire, fmt.Errorf("encoding %s output: %w", req.Operation, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
+// wire is how a request names its operation and is answered: awsJson
+// (X-Amz-Target on /) or, for a /service/{service}/operation/{operation}
+// path, RPC v2 CBOR.
+type wire struct {
+	cbor    bool
+	service string // the target prefix or the path's service name
+	op      string
+	// namespace names CBOR errors: the service's, or the Entitlement
+	// Service's (the one CBOR service) when the path names no service of
+	// ours.
+	namespace string
+	detail    string // the raw target or path, logged when unknown
+}
+
+func (h *Handler) wireOf(r *http.Request) wire {
+	if route, ok := rpcv2cbor.ParsePath(r.URL.Path); ok {
+		w := wire{cbor: true, service: route.Service, op: route.Operation, namespace: mpmeter.EntitlementNamespace, detail: r.URL.Path}
+		if svc, ok := h.services[route.Service]; ok && svc.cbor && (route.Namespace == "" || route.Namespace == svc.namespace) {
+			w.namespace = svc.namespace
+		} else {
+			w.service = "" // not a CBOR service of ours
+		}
+		return w
+	}
+	target := r.Header.Get("X-Amz-Target")
+	service, op, _ := strings.Cut(target, ".")
+	return wire{service: service, op: op, detail: target}
+}
+
 // serve admits the request in the order of the package documentation and
 // calls the service. It records the resolved operation and the caller in req.
-func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
-	// The operation is resolved from the table first, for the log and the
+func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (any, error) {
+	// The operation is resolved from the tables first, for the log and the
 	// metrics; an unknown one is answered only after SigV4 (step 3).
-	target := r.Header.Get("X-Amz-Target")
-	opName, known := strings.CutPrefix(target, mpmeter.TargetPrefix+".")
-	operation, ok := h.ops[opName]
-	if known && ok {
+	opName := wire.op
+	operation, ok := h.services[wire.service].ops[opName]
+	if ok {
 		req.Operation = opName
 	} else {
-		req.Detail = target
+		req.Detail = wire.detail
 	}
 
 	// 1. The request itself.
@@ -242,10 +321,14 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 	req.Caller = caller
 
 	// 3. Operation.
-	if !known || !ok {
-		return nil, mpmeter.Errorf(mpmeter.CodeUnknownOperation, "Unknown operation %q.", target)
+	if !ok {
+		return nil, mpmeter.Errorf(mpmeter.CodeUnknownOperation, "Unknown operation %q.", wire.detail)
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if wire.cbor {
+		if err := rpcv2cbor.CheckRequest(r, len(body)); err != nil {
+			return nil, err
+		}
+	} else if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != ContentType && mt != "application/json") {
 			return nil, mpmeter.Errorf(mpmeter.CodeSerialization, "Unsupported Content-Type %q: expected %s.", ct, ContentType)
 		}
@@ -253,7 +336,7 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 
 	// 4. Region.
 	if !h.regions.Offers(opName, caller.Region) {
-		return nil, mpmeter.Errorf(mpmeter.CodeDisabledAPI, "%s is not available in region %s.", opName, caller.Region)
+		return nil, mpmeter.Errorf(mpmeter.CodeDisabledAPI, "%s is not available in region %s.%s", opName, caller.Region, h.services[wire.service].regionNote)
 	}
 
 	// 5. Quota.
@@ -263,7 +346,11 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 
 	// 6. Validate: decode, then the model's constraints and cross-field rules.
 	in := operation.newInput()
-	if err := decode(body, in); err != nil {
+	if wire.cbor {
+		if err := h.cbor.Decode(body, in); err != nil {
+			return nil, err
+		}
+	} else if err := decode(body, in); err != nil {
 		return nil, err
 	}
 	if err := in.Validate(); err != nil {
@@ -271,7 +358,7 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 	}
 
 	// 7. Rules.
-	return operation.call(r.Context(), h.service, caller, in)
+	return operation.call(r.Context(), caller, in)
 }
 
 // internalMessage is all a client learns of an internal error.
@@ -280,7 +367,7 @@ const internalMessage = "An internal error has occurred. Retry your request."
 // writeError writes the AWS error envelope and records the code sent in req.
 // Errors that are not *mpmeter.Error are internal: logged, never shown; a
 // passed deadline is ServiceUnavailable (503), which clients retry.
-func (h *Handler) writeError(w http.ResponseWriter, req *middleware.Request, err error) {
+func (h *Handler) writeError(w http.ResponseWriter, req *middleware.Request, wire wire, err error) {
 	var e *mpmeter.Error
 	if !errors.As(err, &e) {
 		h.logger.Error("internal error", "request_id", req.ID, "op", req.Operation, "err", err)
@@ -290,7 +377,19 @@ func (h *Handler) writeError(w http.ResponseWriter, req *middleware.Request, err
 		}
 	}
 	req.ErrorCode = e.Code
+	if wire.cbor {
+		h.cbor.WriteError(w, status(e), wire.namespace, e)
+		return
+	}
 	WriteError(w, e)
+}
+
+// status is the HTTP status e is answered with.
+func status(e *mpmeter.Error) int {
+	if e.HTTPStatus != 0 {
+		return e.HTTPStatus
+	}
+	return Status(e.Code)
 }
 
 // WriteError writes e in the awsJson error envelope with its status.

@@ -87,11 +87,22 @@ const (
 	AMIProduct       = "exampleami1"
 	ContainerProduct = "examplecontainer1"
 	OtherProduct     = "otherprod1"
+	// ContractProduct is the demo's SaaS contract: ContractCustomer's
+	// subscription (ContractLicense) has entitlements users=10,
+	// storage_tb=2.5, premium_support=true (all until ContractExpires) and
+	// tier="gold" (no expiration date); CancelledAccount's cancelled one has
+	// users=5, which GetEntitlements does not answer.
+	ContractProduct  = "examplecontract1"
+	ContractCustomer = "cust-contract-1"
+	ContractLicense  = "arn:aws:license-manager::444455556666:license/l-0c0a000000000001"
 
 	Customer          = "cust-example-1"
 	CustomerLicense   = "arn:aws:license-manager::444455556666:license/l-0123456789abcdef"
 	CancelledCustomer = "cust-cancelled-1"
 	CancelledAccount  = "123456789012"
+
+	// ContractExpires is the demo contract's ExpirationDate, RFC 3339.
+	ContractExpires = "2030-01-01T00:00:00Z"
 
 	Token          = "demo-token-1"
 	TokenCancelled = "demo-token-cancelled"

@@ -22,7 +22,16 @@ type Raw struct {
 	// Target is the operation ("BatchMeterUsage"); the X-Amz-Target header
 	// is TargetPrefix + "." + Target unless Header sets it.
 	Target string
-	Body   string
+	// TargetPrefix is the service's target prefix; empty means the Metering
+	// Service's (mpmeter.TargetPrefix). mpmeter.EntitlementTargetPrefix
+	// calls the Entitlement Service in awsJson.
+	TargetPrefix string
+	// Path, when set, is the request path, and the request gets neither
+	// X-Amz-Target nor the awsJson Content-Type (an RPC v2 CBOR request:
+	// "/service/AWSMPEntitlementService/operation/GetEntitlements", with
+	// Header giving Smithy-Protocol and Content-Type).
+	Path string
+	Body string // may be binary (CBOR)
 	// Key and Secret sign the request; an empty Key sends it unsigned.
 	Key, Secret string
 	// Region of the credential scope; empty means Region.
@@ -45,12 +54,30 @@ func (s *Server) Do(t testing.TB, r Raw) (int, []byte) {
 // not) and returns the status and body of the answer.
 func Do(t testing.TB, endpoint string, r Raw) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, endpoint+"/", bytes.NewReader([]byte(r.Body)))
+	resp, body := DoHTTP(t, endpoint, r)
+	return resp.StatusCode, body
+}
+
+// DoHTTP is Do answering the whole response (its body already read and
+// closed) and the body.
+func DoHTTP(t testing.TB, endpoint string, r Raw) (*http.Response, []byte) {
+	t.Helper()
+	path := r.Path
+	if path == "" {
+		path = "/"
+	}
+	req, err := http.NewRequest(http.MethodPost, endpoint+path, bytes.NewReader([]byte(r.Body)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", mpmeter.TargetPrefix+"."+r.Target)
+	if r.Path == "" {
+		prefix := r.TargetPrefix
+		if prefix == "" {
+			prefix = mpmeter.TargetPrefix
+		}
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", prefix+"."+r.Target)
+	}
 	for k, vs := range r.Header {
 		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
@@ -80,5 +107,5 @@ func Do(t testing.TB, endpoint string, r Raw) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, body
+	return resp, body
 }

@@ -103,7 +103,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if want := (seed.Summary{Accounts: 4, AccessKeys: 13, Products: 5, Subscriptions: 9, Tokens: 6}); sum != want {
+	if want := (seed.Summary{Accounts: 4, AccessKeys: 13, Products: 6, Subscriptions: 11, Tokens: 6, Entitlements: 5}); sum != want {
 		t.Errorf("Summary = %+v, want %+v", sum, want)
 	}
 	first := takeSnapshot(t, st, demo)

@@ -134,6 +134,10 @@ type Subscription struct {
 	LicenseArn string `yaml:"license_arn,omitempty"`
 	// Status is active (the default), cancelled or expired.
 	Status string `yaml:"status,omitempty"`
+	// Entitlements are the contract's, one per dimension of the product at
+	// most. Absent leaves the stored ones as they are; a list (even empty)
+	// replaces them.
+	Entitlements []Entitlement `yaml:"entitlements,omitempty"`
 }
 
 // RegistrationToken is a token ResolveCustomer accepts.
@@ -154,6 +158,9 @@ type RegistrationToken struct {
 // Summary counts what Apply put into the store.
 type Summary struct {
 	Accounts, AccessKeys, Products, Subscriptions, Tokens int
+	// Entitlements counts the entitlements put (of the subscriptions that
+	// list them).
+	Entitlements int
 }
 
 //go:embed demo.yaml
@@ -198,18 +205,25 @@ func Parse(data []byte) (*File, error) {
 	return f, nil
 }
 
-// badTimeLine returns the line of the first registration token's expires_at
-// that is not a time, or 0.
+// badTimeLine returns the line of the first registration token's or
+// entitlement's expires_at that is not a time, or 0.
 func badTimeLine(data []byte) int {
 	var doc yaml.Node
 	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
 		return 0
 	}
-	tokens := mapValue(doc.Content[0], "registration_tokens")
-	if tokens == nil || tokens.Kind != yaml.SequenceNode {
-		return 0
+	var items []*yaml.Node
+	if tokens := mapValue(doc.Content[0], "registration_tokens"); tokens != nil && tokens.Kind == yaml.SequenceNode {
+		items = append(items, tokens.Content...)
 	}
-	for _, t := range tokens.Content {
+	if subs := mapValue(doc.Content[0], "subscriptions"); subs != nil && subs.Kind == yaml.SequenceNode {
+		for _, s := range subs.Content {
+			if ents := mapValue(s, "entitlements"); ents != nil && ents.Kind == yaml.SequenceNode {
+				items = append(items, ents.Content...)
+			}
+		}
+	}
+	for _, t := range items {
 		if e := mapValue(t, "expires_at"); e != nil {
 			var tm time.Time
 			if e.Decode(&tm) != nil {
@@ -348,13 +362,14 @@ func itemName(list string, i int, id string) string {
 // the later entities refer to.
 type resolver struct {
 	errs        problems
-	accounts    map[string]string // account id -> item name
-	keys        map[string]string // access key id -> item name
-	products    map[string]string // product code -> item name
-	concurrent  map[string]bool   // product codes with concurrent agreements
-	partitionOf map[string]string // account id -> partition (explicit or its workloads')
-	arns        map[string]string // license ARN -> item name
-	customers   map[subKey]string // (product, customer id) -> item name
+	accounts    map[string]string          // account id -> item name
+	keys        map[string]string          // access key id -> item name
+	products    map[string]string          // product code -> item name
+	concurrent  map[string]bool            // product codes with concurrent agreements
+	dimensions  map[string]map[string]bool // product code -> its dimensions
+	partitionOf map[string]string          // account id -> partition (explicit or its workloads')
+	arns        map[string]string          // license ARN -> item name
+	customers   map[subKey]string          // (product, customer id) -> item name
 	subsOf      map[subKey][]string
 	tokens      map[string]string // token -> item name
 }
@@ -369,6 +384,7 @@ func (f *File) resolve() (*File, error) {
 		keys:        map[string]string{},
 		products:    map[string]string{},
 		concurrent:  map[string]bool{},
+		dimensions:  map[string]map[string]bool{},
 		partitionOf: map[string]string{},
 		arns:        map[string]string{},
 		customers:   map[subKey]string{},
@@ -512,6 +528,9 @@ func (rv *resolver) product(i int, p Product) Product {
 		}
 		dims[d] = true
 	}
+	if rv.dimensions[p.Code] == nil {
+		rv.dimensions[p.Code] = dims
+	}
 	if p.ConcurrentAgreements {
 		if p.Type != mpmeter.ProductSaaS {
 			rv.errs.add(item, "concurrent_agreements: only saas products have them, not %q", p.Type)
@@ -541,6 +560,7 @@ func (rv *resolver) subscription(i int, s Subscription) Subscription {
 		rv.errs.add(item, "product %q is not a product in the seed", s.Product)
 	}
 	rs := s
+	rs.Entitlements = rv.entitlements(item, s.Product, s.Entitlements)
 	if rs.Status == "" {
 		rs.Status = mpmeter.SubscriptionActive
 	} else if !oneOf(rs.Status, statuses) {
@@ -651,12 +671,14 @@ type Target interface {
 	PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error
 	PutProduct(ctx context.Context, p mpmeter.Product) error
 	PutSubscription(ctx context.Context, s mpmeter.Subscription) error
+	PutEntitlements(ctx context.Context, licenseArn string, ents []mpmeter.Entitlement) error
 	RegistrationToken(ctx context.Context, token string) (mpmeter.RegistrationToken, error)
 	PutRegistrationToken(ctx context.Context, t mpmeter.RegistrationToken) error
 }
 
 // Apply validates f and puts everything it describes into st, in dependency
-// order: accounts, access keys, products, subscriptions, registration tokens.
+// order: accounts, access keys, products, subscriptions (each with its
+// entitlements, when it lists them), registration tokens.
 // It is idempotent: applying the same file again, at any later time, changes
 // nothing. Subscriptions get now as their creation time (a store keeps the
 // first put's). A registration token new to the store is created at now and,
@@ -752,12 +774,20 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 		if err := st.PutSubscription(ctx, sub); err != nil {
 			return fmt.Errorf("seed: subscription %s: %w", s.LicenseArn, err)
 		}
+		if s.Entitlements != nil {
+			if err := st.PutEntitlements(ctx, s.LicenseArn, domainEntitlements(s.Entitlements)); err != nil {
+				return fmt.Errorf("seed: entitlements of subscription %s: %w", s.LicenseArn, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return sum, err
 	}
 	sum.Subscriptions = len(r.Subscriptions)
+	for _, s := range r.Subscriptions {
+		sum.Entitlements += len(s.Entitlements)
+	}
 	err = forEach(ctx, workers, len(r.RegistrationTokens), func(ctx context.Context, i int) error {
 		t := r.RegistrationTokens[i]
 		tok := mpmeter.RegistrationToken{

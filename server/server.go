@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	apiOpts := awsjson.Options{Logger: cfg.Logger}
+	apiOpts := awsjson.Options{Logger: cfg.Logger, Entitlement: s.Service}
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
 	}

@@ -1,6 +1,7 @@
-// Package service holds the rules of the Metering API: who may meter which
+// Package service holds the rules of the Metering API (who may meter which
 // product, subscription and license checks, timestamp windows, hourly
-// deduplication, idempotency and registration tokens. It reads time only from
+// deduplication, idempotency and registration tokens) and of the
+// Entitlement Service (GetEntitlements, entitlements.go). It reads time only from
 // its Clock and talks only to the Store.
 package service
 
@@ -25,6 +26,7 @@ type Store interface {
 	RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error)
 	PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) (mpmeter.MeteringOutcome, error)
 	Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error)
+	Entitlements(ctx context.Context, f mpmeter.EntitlementFilter) ([]mpmeter.Entitlement, error)
 }
 
 // Config is what a Service needs and its tunable rules. Zero durations mean

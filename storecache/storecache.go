@@ -7,8 +7,8 @@
 // by other processes on the same database (other nodes, the CLI) are seen
 // within the TTL. Only found rows are cached: a key, customer or license
 // created anywhere is usable as soon as it is committed. Usage records,
-// idempotency tokens, registration tokens, signing keys and the clock are
-// never cached.
+// idempotency tokens, registration tokens, entitlements, signing keys and
+// the clock are never cached.
 package storecache
 
 import (
@@ -215,7 +215,18 @@ func (s *Store) PutRegistrationToken(ctx context.Context, t mpmeter.Registration
 	return s.under.PutRegistrationToken(ctx, t)
 }
 
+// PutEntitlements implements mpmeter.Store. Entitlements are not cached:
+// GetEntitlements is a seller's occasional read, not the metering hot path.
+func (s *Store) PutEntitlements(ctx context.Context, licenseArn string, ents []mpmeter.Entitlement) error {
+	return s.under.PutEntitlements(ctx, licenseArn, ents)
+}
+
 // What is never cached passes by.
+
+// Entitlements implements mpmeter.Store.
+func (s *Store) Entitlements(ctx context.Context, f mpmeter.EntitlementFilter) ([]mpmeter.Entitlement, error) {
+	return s.under.Entitlements(ctx, f)
+}
 
 // RegistrationToken implements mpmeter.Store.
 func (s *Store) RegistrationToken(ctx context.Context, token string) (mpmeter.RegistrationToken, error) {

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"SubscriptionCustomerClash", testSubscriptionClash},
 		{"SubscriptionsOf", testSubscriptionsOf},
 		{"ConcurrentAgreements", testConcurrentAgreements},
+		{"Entitlements", testEntitlements},
 		{"RegistrationToken", testRegistrationToken},
 		{"RecordUsage", testRecordUsage},
 		{"DedupWithinCall", testDedupWithinCall},
