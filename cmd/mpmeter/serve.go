@@ -137,7 +137,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		seedFile = seed.Demo()
 	}
 	if c.demo && !dbGiven {
-		dir, err := os.MkdirTemp("", "mpmeter-demo-")
+		dir, err := demoDir()
 		if err != nil {
 			return err
 		}
@@ -174,6 +174,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		CredentialsTTL:   c.credentialsTTL,
 		MaxSkew:          c.maxSkew,
 		KeyEncryptionKey: c.keyEncryptionKey,
+		Build:            build(),
 		RateLimit:        c.rateLimit,
 		CacheTTL:         c.cacheTTL,
 		RateBurst:        c.rateBurst,
@@ -226,11 +227,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	return hs.Shutdown(shutdownCtx)
 }
 
+// demoDir makes the directory of --demo's throwaway database: in the
+// temporary directory, or, where there is none (a FROM scratch image has no
+// /tmp), in the working directory (the image's /data).
+func demoDir() (string, error) {
+	dir, err := os.MkdirTemp("", "mpmeter-demo-")
+	if err == nil {
+		return dir, nil
+	}
+	dir, err2 := os.MkdirTemp(".", ".mpmeter-demo-")
+	if err2 != nil {
+		return "", fmt.Errorf("--demo needs a directory for its temporary database: %w; nor in the working directory: %w", err, err2)
+	}
+	return dir, nil
+}
+
 // adminMux serves the operator's endpoints, apart from the API.
 func adminMux(srv *server.Server, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", srv.Metrics.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /healthz", srv.Health)
 	mux.Handle(workloadcreds.Pattern, srv.Credentials)
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
