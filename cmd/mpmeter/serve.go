@@ -199,9 +199,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
-	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", endpoint)
+	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", reachableEndpoint(endpoint))
 	if c.demo {
-		printDemo(stdout, endpoint)
+		printDemo(stdout, reachableEndpoint(endpoint))
 	}
 
 	errc := make(chan error, 2)

@@ -163,3 +163,17 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("version --json: %v %s", err, out.String())
 	}
 }
+
+func TestReachableEndpoint(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://[::]:8080":       "http://127.0.0.1:8080",
+		"http://0.0.0.0:8080":    "http://127.0.0.1:8080",
+		"http://127.0.0.1:41234": "http://127.0.0.1:41234",
+		"http://[::1]:8080":      "http://[::1]:8080",
+		"http://10.1.2.3:8080":   "http://10.1.2.3:8080",
+	} {
+		if got := reachableEndpoint(in); got != want {
+			t.Errorf("reachableEndpoint(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mpmeter/mpmeter/internal/buildinfo"
@@ -86,4 +87,15 @@ func defaultHealthURL(listen string) string {
 		port = p
 	}
 	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/healthz"
+}
+
+// reachableEndpoint is the URL a client on this host uses for a server
+// listening at endpoint: a wildcard address (0.0.0.0:8080 in the image)
+// is reached on loopback.
+func reachableEndpoint(endpoint string) string {
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(endpoint, "http://"))
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
+		return endpoint
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", port)
 }
