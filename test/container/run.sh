@@ -29,9 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Debian's podman on these machines: runc as the runtime (crun fails
-# here), no default ulimits (raising them is refused in this sandbox), no
-# systemd for cgroups or events.
+# Debian's podman on these machines: runc as the runtime, no default
+# ulimits (raising RLIMIT_NOFILE is refused: "error setting rlimit type
+# 7"), no systemd for cgroups or events.
 cat > "$work/containers.conf" <<'CONF'
 [containers]
 default_ulimits = []
@@ -51,7 +51,7 @@ bash scripts/image.sh "$tag"
 # Can this machine run a container at all? podman's own failures exit
 # 125-127; anything else is the image's, and a failure.
 set +e
-probe="$(podman run --rm "$tag" version 2>&1)"
+probe="$(podman run --rm --no-healthcheck "$tag" version 2>&1)"
 rc=$?
 set -e
 if [[ $rc -ge 125 ]]; then
