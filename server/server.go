@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/awsjson"
+	"github.com/mpmeter/mpmeter/internal/buildinfo"
 	"github.com/mpmeter/mpmeter/keys"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/middleware"
@@ -87,6 +89,9 @@ type Config struct {
 	// container credentials endpoint mints; 0 means workloadcreds.DefaultTTL
 	// (1 hour), the least is workloadcreds.MinTTL (30 minutes).
 	CredentialsTTL time.Duration
+	// Build is what GET /healthz reports; the zero Info means the running
+	// binary's (buildinfo.Read).
+	Build buildinfo.Info
 
 	Logger *slog.Logger
 }
@@ -108,6 +113,8 @@ type Server struct {
 	Logger      *slog.Logger
 	// SeedSummary says what the seed put in the store.
 	SeedSummary seed.Summary
+	// Health answers GET /healthz (also on cmd/mpmeter's admin listener).
+	Health http.Handler
 }
 
 // New applies the seed to cfg.Store, ensures a signing key, and builds the
@@ -189,15 +196,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", middleware.Wrap(api, middleware.Options{Logger: cfg.Logger, Observer: s.Metrics, OnPanic: awsjson.WriteInternalError}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
+	if cfg.Build == (buildinfo.Info{}) {
+		cfg.Build = buildinfo.Read(buildinfo.Info{})
+	}
+	s.Health = healthHandler(cfg.Build)
+	mux.Handle("GET /healthz", s.Health)
 	mux.HandleFunc("GET /keys/public/{version}", s.servePublicKey)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.Handle(workloadcreds.Pattern, s.Credentials)
 	s.Handler = mux
 	return s, nil
+}
+
+// healthHandler answers 200 with the build's identity, once New has
+// returned (the store is open, migrated and seeded): what a load
+// balancer, a container HEALTHCHECK (mpmeter healthcheck) or an operator
+// asking "which build is this node?" reads.
+func healthHandler(build buildinfo.Info) http.Handler {
+	body, _ := json.Marshal(struct {
+		Status string `json:"status"`
+		buildinfo.Info
+	}{"ok", build})
+	body = append(body, '\n')
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
 }
 
 // servePublicKey answers GET /keys/public/{version} (a number, optionally

@@ -3,7 +3,8 @@
 # committed, the Go tests (aws-sdk-go v1 against in-process
 # servers, the store conformance suite on SQLite and — when
 # MPMETER_TEST_POSTGRES_DSN is set — PostgreSQL), then the boto3/AWS CLI and
-# JavaScript v3 suites against a real `mpmeter serve` process.
+# JavaScript v3 suites against a real `mpmeter serve` process, the examples
+# (examples/), and the container image with podman.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,4 +40,9 @@ echo "== Python suite (boto3, AWS CLI)"
 bash test/python/run.sh
 echo "== Node suite (AWS SDK for JavaScript v3)"
 bash test/node/run.sh
+echo "== examples (Go's runs in go test; pytest fixture, Vitest global setup)"
+bash examples/python/run.sh
+bash examples/node/run.sh
+echo "== container image (podman; skipped where containers cannot run)"
+bash test/container/run.sh
 echo "== all tests passed"

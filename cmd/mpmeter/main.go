@@ -6,6 +6,8 @@
 //	mpmeter clock show | set TIME | advance DURATION | reset [--db ...]
 //	mpmeter seed check FILE
 //	mpmeter seed demo
+//	mpmeter version [--json]
+//	mpmeter healthcheck [--url URL]
 //
 // Every flag can also come from the environment (MPMETER_ + the flag name in
 // upper case with dashes as underscores: --listen is MPMETER_LISTEN) or from a
@@ -50,6 +52,8 @@ Usage:
   mpmeter clock show|set T|advance D|reset   the virtual service clock (shared by every node)
   mpmeter seed check FILE            validate a seed file
   mpmeter seed demo                  print the built-in demo seed
+  mpmeter version                    print the version, commit and build date
+  mpmeter healthcheck [--url URL]    exit 0 if a server's /healthz answers 200 (container HEALTHCHECK)
 
 Run "mpmeter COMMAND -h" for a command's flags. The load generator is its
 own binary: go run ./cmd/mpmeter-bench -h
@@ -72,6 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return errUsage
 	case "clock":
 		return clockCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "version", "--version":
+		return versionCommand(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -171,7 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		seedFile = seed.Demo()
 	}
 	if c.demo && !dbGiven {
-		dir, err := os.MkdirTemp("", "mpmeter-demo-")
+		dir, err := demoDir()
 		if err != nil {
 			return err
 		}
@@ -217,6 +217,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		ClientTokenTTL:  c.clientTokenTTL,
 		CredentialsTTL:  c.credentialsTTL,
 		MaxSkew:         c.maxSkew,
+		Build:           build(),
 		RateLimit:       c.rateLimit,
 		CacheTTL:        c.cacheTTL,
 		RateBurst:       c.rateBurst,
@@ -245,9 +246,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
-	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", endpoint)
+	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", reachableEndpoint(endpoint))
 	if c.demo {
-		printDemo(stdout, endpoint)
+		printDemo(stdout, reachableEndpoint(endpoint))
 	}
 
 	errc := make(chan error, 2)
@@ -316,11 +317,26 @@ func checkSecrets(sec sqlstore.SecretsStatus, logger *slog.Logger) error {
 	return nil
 }
 
+// demoDir makes the directory of --demo's throwaway database: in the
+// temporary directory, or, where there is none (a FROM scratch image has no
+// /tmp), in the working directory (the image's /data).
+func demoDir() (string, error) {
+	dir, err := os.MkdirTemp("", "mpmeter-demo-")
+	if err == nil {
+		return dir, nil
+	}
+	dir, err2 := os.MkdirTemp(".", ".mpmeter-demo-")
+	if err2 != nil {
+		return "", fmt.Errorf("--demo needs a directory for its temporary database: %w; nor in the working directory: %w", err, err2)
+	}
+	return dir, nil
+}
+
 // adminMux serves the operator's endpoints, apart from the API.
 func adminMux(srv *server.Server, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", srv.Metrics.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /healthz", srv.Health)
 	mux.Handle(workloadcreds.Pattern, srv.Credentials)
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -214,7 +214,13 @@ class RawProtocolTest(ServerTestCase):
     def test_healthz(self):
         status, _, body = self.server.get("/healthz")
         self.assertEqual(status, 200)
-        self.assertEqual(body.strip(), b"ok")
+        health = json.loads(body)
+        self.assertEqual(health["status"], "ok")
+        # The binary's build, as `mpmeter version --json` prints it.
+        build = json.loads(subprocess.run([mpmeter_bin(), "version", "--json"], check=True,
+                                          capture_output=True).stdout)
+        for k in ("version", "commit", "date"):
+            self.assertEqual(health[k], build[k], k)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ export async function startServer(extraArgs = []) {
       const res = await fetch(`${endpoint}/healthz`);
       const text = await res.text();
       if (res.status === 200) {
-        assert.equal(text.trim(), 'ok');
+        assert.equal(JSON.parse(text).status, 'ok'); // with the build: version, commit, date
         break;
       }
     } catch { /* not yet */ }
