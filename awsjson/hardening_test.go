@@ -1,0 +1,165 @@
+package awsjson_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/awsjson"
+	"github.com/mpmeter/mpmeter/middleware"
+)
+
+// Member names are case-sensitive as in AWS's parser: productcode and
+// usagerecords are unknown members (ignored), so the required ones are
+// missing; a later PRODUCTCODE does not override ProductCode.
+func TestMemberNamesAreCaseSensitive(t *testing.T) {
+	var got *mpmeter.BatchMeterUsageInput
+	svc := &fakeService{batch: func(in *mpmeter.BatchMeterUsageInput) (*mpmeter.BatchMeterUsageOutput, error) {
+		got = in
+		return &mpmeter.BatchMeterUsageOutput{}, nil
+	}}
+	w, _ := serve(t, svc, awsjson.Options{}, request(mpmeter.OpBatchMeterUsage, `{"productcode":"p","usagerecords":[]}`))
+	code, msg := envelope(t, w)
+	if code != mpmeter.CodeValidation || !strings.Contains(msg, "'usageRecords' failed to satisfy constraint: Member must not be null") {
+		t.Errorf("lower-case members: %s %q", code, msg)
+	}
+	w, _ = serve(t, svc, awsjson.Options{}, request(mpmeter.OpBatchMeterUsage, `{"ProductCode":"good","UsageRecords":[],"PRODUCTCODE":"evil"}`))
+	if w.Code != 200 || got == nil || *got.ProductCode != "good" {
+		t.Fatalf("answered %d %s; ProductCode %v", w.Code, w.Body, got)
+	}
+}
+
+// A member given twice is refused rather than the last one winning.
+func TestDuplicateMemberIsSerializationException(t *testing.T) {
+	for _, body := range []string{
+		`{"RegistrationToken":"a","RegistrationToken":"b"}`,
+		`{"ProductCode":"p","UsageRecords":[{"Dimension":"a","Dimension":"b"}]}`,
+	} {
+		op := mpmeter.OpResolveCustomer
+		if strings.Contains(body, "UsageRecords") {
+			op = mpmeter.OpBatchMeterUsage
+		}
+		w, _ := serve(t, &fakeService{}, awsjson.Options{}, request(op, body))
+		code, msg := envelope(t, w)
+		if w.Code != 400 || code != mpmeter.CodeSerialization || !strings.Contains(msg, "Duplicate member") {
+			t.Errorf("%s: %d %s %q", body, w.Code, code, msg)
+		}
+	}
+}
+
+// countingBody records whether anything read it.
+type countingBody struct {
+	io.Reader
+	mu   sync.Mutex
+	read int
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	b.mu.Lock()
+	b.read += n
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *countingBody) Close() error { return nil }
+
+// A request whose headers fail authentication is answered without its body
+// being read.
+func TestBodyNotReadBeforeHeadersAuthenticate(t *testing.T) {
+	body := &countingBody{Reader: strings.NewReader(`{"RegistrationToken":"t"}`)}
+	r := request(mpmeter.OpResolveCustomer, "")
+	r.Body, r.ContentLength = body, 25
+	r.Header.Del("Authorization")
+	w, _ := serve(t, &fakeService{}, awsjson.Options{}, r)
+	if code, _ := envelope(t, w); code != mpmeter.CodeMissingAuthentication {
+		t.Fatalf("answered %s", code)
+	}
+	if body.read != 0 {
+		t.Errorf("%d body bytes read before authentication", body.read)
+	}
+}
+
+// A declared Content-Length over the limit is refused before anything else.
+func TestDeclaredLengthOverLimit(t *testing.T) {
+	body := &countingBody{Reader: strings.NewReader("{}")}
+	r := request(mpmeter.OpResolveCustomer, "")
+	r.Body, r.ContentLength = body, awsjson.MaxBodyBytes+1
+	w, _ := serve(t, &fakeService{}, awsjson.Options{}, r)
+	if code, _ := envelope(t, w); w.Code != 413 || code != mpmeter.CodeRequestEntityTooLarge {
+		t.Fatalf("answered %d %s", w.Code, code)
+	}
+	if body.read != 0 {
+		t.Errorf("%d body bytes read", body.read)
+	}
+}
+
+// A chunked body (no declared length) over the limit is cut at the limit.
+func TestChunkedBodyOverLimit(t *testing.T) {
+	r := request(mpmeter.OpResolveCustomer, "")
+	r.Body, r.ContentLength = io.NopCloser(strings.NewReader(`{"RegistrationToken":"`+strings.Repeat("x", awsjson.MaxBodyBytes)+`"}`)), -1
+	w, _ := serve(t, &fakeService{}, awsjson.Options{}, r)
+	if code, _ := envelope(t, w); w.Code != 413 || code != mpmeter.CodeRequestEntityTooLarge {
+		t.Fatalf("answered %d %s", w.Code, code)
+	}
+}
+
+// blockingBody is a body whose reader stalls until released: an upload in
+// progress.
+type blockingBody struct{ release chan struct{} }
+
+func (b blockingBody) Read(p []byte) (int, error) {
+	<-b.release
+	return 0, io.ErrUnexpectedEOF
+}
+func (blockingBody) Close() error { return nil }
+
+// Bodies in flight are bounded in bytes: with the budget taken by a
+// stalled upload, the next request is ServiceUnavailable (503) at once, and
+// once the upload ends the budget is free again.
+func TestBodyBudget(t *testing.T) {
+	svc := &fakeService{t: t, resolve: func(*mpmeter.ResolveCustomerInput) (*mpmeter.ResolveCustomerOutput, error) {
+		return &mpmeter.ResolveCustomerOutput{}, nil
+	}}
+	h := awsjson.NewHandler(svc, fakeVerifier{}, awsjson.Options{Logger: quiet, MaxBodyBytesInFlight: awsjson.MaxBodyBytes})
+	do := func(r *http.Request) int {
+		req := &middleware.Request{ID: "x"}
+		w := &recorder{header: http.Header{}}
+		h.ServeHTTP(w, r.WithContext(middleware.NewContext(context.Background(), req)))
+		return w.code
+	}
+	stalled := blockingBody{release: make(chan struct{})}
+	r := request(mpmeter.OpResolveCustomer, "")
+	r.Body, r.ContentLength = stalled, awsjson.MaxBodyBytes
+	done := make(chan int)
+	go func() { done <- do(r) }()
+	// The stalled request takes the whole budget once it starts reading;
+	// poll until a small request is refused.
+	for {
+		if code := do(request(mpmeter.OpResolveCustomer, `{"RegistrationToken":"t"}`)); code == http.StatusServiceUnavailable {
+			break
+		} else if code != 200 {
+			t.Fatalf("small request answered %d", code)
+		}
+	}
+	close(stalled.release)
+	if code := <-done; code != 400 {
+		t.Errorf("stalled request answered %d", code)
+	}
+	if code := do(request(mpmeter.OpResolveCustomer, `{"RegistrationToken":"t"}`)); code != 200 {
+		t.Errorf("after the upload ended: %d", code)
+	}
+}
+
+type recorder struct {
+	header http.Header
+	code   int
+}
+
+func (w *recorder) Header() http.Header         { return w.header }
+func (w *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (w *recorder) WriteHeader(code int)        { w.code = code }
