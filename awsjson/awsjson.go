@@ -155,11 +155,55 @@ func op[In any, Out any, PIn validatable[In]](method func(mpmeter.MeteringServic
 // are case-sensitive (productcode is an unknown member, which is ignored, not
 // ProductCode), and a member given twice is a SerializationException rather
 // than the last one silently winning.
+//
+// Lists keep at most maxListElements elements; the rest are skipped, not
+// decoded, so a body of 340,000 empty records costs no more than one of
+// maxListElements, and validation still sees a list over its bound.
 var decodeOptions = jsonv2.JoinOptions(
 	jsonv2.MatchCaseInsensitiveNames(false),
 	jsontext.AllowDuplicateNames(false),
 	jsonv2.RejectUnknownMembers(false),
+	jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		jsonv2.UnmarshalFromFunc(boundedList[mpmeter.UsageRecord]),
+		jsonv2.UnmarshalFromFunc(boundedList[mpmeter.UsageAllocation]),
+		jsonv2.UnmarshalFromFunc(boundedList[mpmeter.Tag]),
+	)),
 )
+
+// maxListElements is one more than the longest list the model allows
+// (UsageAllocations, 2500).
+const maxListElements = 2501
+
+// boundedList decodes a JSON array into *v keeping at most maxListElements
+// elements. Anything but an array is left to the default decoder (null, and
+// the type errors).
+func boundedList[T any](dec *jsontext.Decoder, v *[]T) error {
+	if dec.PeekKind() != '[' {
+		return errors.ErrUnsupported
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	list := []T{} // [] is an empty list, not a missing one
+	for dec.PeekKind() != ']' {
+		if len(list) >= maxListElements {
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		var el T
+		if err := jsonv2.UnmarshalDecode(dec, &el); err != nil {
+			return err
+		}
+		list = append(list, el)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*v = list
+	return nil
+}
 
 // decode reads a JSON object into v. An empty body or null is {}. Anything
 // that is not an object of the right member types is a SerializationException.
