@@ -70,6 +70,13 @@ type Config struct {
 	// this process's own writes are seen at once. 0 means storecache's
 	// default (1s).
 	CacheTTL time.Duration
+	// MetricsOnAPI also serves /metrics on the API handler; by default it
+	// is only on the admin listener (cmd/mpmeter's --admin-listen), out of
+	// reach of API clients.
+	MetricsOnAPI bool
+	// MaxBodyBytesInFlight bounds the memory held by request bodies
+	// (awsjson.Options); 0 means awsjson's default.
+	MaxBodyBytesInFlight int64
 
 	Logger *slog.Logger
 }
@@ -144,7 +151,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}, s.Keys)
 	verifier := &sigv4.Verifier{Keys: st, Now: cfg.WallClock, MaxSkew: cfg.MaxSkew}
 	s.Service.SetObserver(s.Metrics)
-	apiOpts := awsjson.Options{Logger: cfg.Logger}
+	apiOpts := awsjson.Options{Logger: cfg.Logger, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight}
 	if cfg.RateLimit > 0 {
 		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
 	}
@@ -157,7 +164,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /keys/public/{version}", s.servePublicKey)
-	mux.Handle("GET /metrics", s.Metrics.Handler())
+	if cfg.MetricsOnAPI {
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
 	s.Handler = mux
 	return s, nil
 }

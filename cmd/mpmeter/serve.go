@@ -12,9 +12,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/internal/cli"
+	"github.com/mpmeter/mpmeter/limits"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
@@ -32,6 +36,11 @@ type serveConfig struct {
 	maxSkew, shutdownTimeout, cacheTTL                          time.Duration
 	rateLimit                                                   float64
 	rateBurst                                                   int
+	// Bounds of both listeners (package limits) and the API's body budget.
+	maxConnections, maxInFlight int
+	requestTimeout              time.Duration
+	maxBodyMemory               int64
+	metricsOnAPI                bool
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -53,7 +62,12 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM before closing what is left")
+	fs.IntVar(&c.maxConnections, "max-connections", limits.DefaultMaxConnections, "open connections per listener; beyond them requests answer 503 ServiceUnavailable")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", limits.DefaultMaxInFlight, "requests in flight per listener; beyond them requests answer 503 ServiceUnavailable")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", limits.DefaultRequestTimeout, "deadline of each request: reading it, the work (database included) and, with 5s more, the answer")
+	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", awsjson.DefaultMaxBodyBytesInFlight, "bytes of request bodies held at once; beyond them requests answer 503 ServiceUnavailable")
+	fs.BoolVar(&c.metricsOnAPI, "metrics-on-api", false, "also serve /metrics on the API listener (it is always on --admin-listen)")
 	return fs
 }
 
@@ -85,6 +99,15 @@ func (c *serveConfig) validate() error {
 	}
 	if c.db == "" {
 		errs = append(errs, fmt.Errorf("--db must not be empty"))
+	}
+	if c.maxConnections < 1 || c.maxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("--max-connections and --max-in-flight must be at least 1"))
+	}
+	if c.requestTimeout <= 0 || c.shutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--request-timeout and --shutdown-timeout must be positive"))
+	}
+	if c.maxBodyMemory < awsjson.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("--max-body-memory must be at least %d (one request's limit)", awsjson.MaxBodyBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -156,6 +179,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		CacheTTL:         c.cacheTTL,
 		RateBurst:        c.rateBurst,
 		Logger:           logger,
+
+		MetricsOnAPI:         c.metricsOnAPI,
+		MaxBodyBytesInFlight: c.maxBodyMemory,
 	})
 	if err != nil {
 		return err
@@ -166,14 +192,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	endpoint := "http://" + ln.Addr().String()
-	hs := &http.Server{
-		Handler:           srv.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	bounds := limits.Options{
+		MaxConnections: c.maxConnections,
+		MaxInFlight:    c.maxInFlight,
+		RequestTimeout: c.requestTimeout,
+		Reject:         rejectBusy,
+		Logger:         logger,
 	}
 	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
 	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", endpoint)
@@ -182,26 +206,55 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
+	servers := []*http.Server{limits.Serve(ln, srv.Handler, bounds, errc)}
 	if c.adminListen != "" {
 		adminLn, err := net.Listen("tcp", c.adminListen)
 		if err != nil {
+			servers[0].Close()
 			return fmt.Errorf("--admin-listen: %w", err)
 		}
-		admin := &http.Server{Handler: adminMux(srv, c.pprof), ReadHeaderTimeout: 10 * time.Second}
-		defer admin.Close()
-		go func() { errc <- admin.Serve(adminLn) }()
+		// The same timeouts and limits as the API listener.
+		servers = append(servers, limits.Serve(adminLn, adminMux(srv, c.pprof), bounds, errc))
 		logger.Info("admin listener", "endpoint", "http://"+adminLn.Addr().String(), "pprof", c.pprof)
 	}
 	select {
 	case err := <-errc:
+		for _, hs := range servers {
+			hs.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	logger.Info("shutting down", "timeout", c.shutdownTimeout.String())
+	shutdown(servers, c.shutdownTimeout, logger)
+	return nil
+}
+
+// shutdown drains every server at once: each stops accepting, lets the
+// requests in flight finish within timeout, and then has what is still open
+// (a trickling upload, a stuck request) closed. Stopping is the operator's
+// wish, so running out of time is logged, not an error.
+func shutdown(servers []*http.Server, timeout time.Duration, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return hs.Shutdown(shutdownCtx)
+	var wg sync.WaitGroup
+	for _, hs := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Shutdown(ctx); err != nil {
+				logger.Warn("requests still open at the shutdown timeout were closed", "err", err)
+				hs.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// rejectBusy is the answer beyond a listener's bounds: AWS's
+// ServiceUnavailable, which SDKs retry with backoff.
+func rejectBusy(w http.ResponseWriter, _ *http.Request) {
+	awsjson.WriteError(w, &mpmeter.Error{Code: mpmeter.CodeServiceUnavailable, Message: "The service is unavailable. Retry your request."})
 }
 
 // adminMux serves the operator's endpoints, apart from the API.
