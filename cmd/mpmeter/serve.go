@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,7 +265,7 @@ func adminMux(srv *server.Server, withPprof bool) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -286,4 +287,45 @@ Try it with the AWS CLI:
       --usage-records "CustomerIdentifier=cust-example-1,Dimension=users,Quantity=3,Timestamp=$(date +%%s)"
 
 `, endpoint)
+}
+
+// secretFlags are the flags whose values never leave the process.
+var secretFlags = map[string]bool{"key-encryption-key": true}
+
+// redactedCmdline is pprof.Cmdline without secrets: the values of
+// secretFlags are replaced and --db is redacted (cli.RedactDSN).
+func redactedCmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, strings.Join(redactArgs(os.Args), "\x00"))
+}
+
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	valueOf := "" // the flag whose value the next argument is
+	for i, a := range args {
+		out[i] = a
+		if valueOf != "" {
+			out[i] = redactValue(valueOf, a)
+			valueOf = ""
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || (!secretFlags[name] && name != "db") {
+			continue
+		}
+		if hasValue {
+			out[i] = a[:len(a)-len(value)] + redactValue(name, value)
+		} else {
+			valueOf = name
+		}
+	}
+	return out
+}
+
+func redactValue(flag, value string) string {
+	if flag == "db" {
+		return cli.RedactDSN(value)
+	}
+	return "***"
 }
