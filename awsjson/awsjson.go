@@ -11,9 +11,10 @@
 //  2. SigV4 in two phases (Verifier): first every check that needs only the
 //     headers (missing or malformed Authorization, date, skew, scope, unknown
 //     access key), so that nothing is read from an unauthenticated client;
-//     then the body is read (with http.MaxBytesReader, at most MaxBodyBytes,
-//     within the handler's budget of body bytes in flight, beyond which the
-//     answer is ServiceUnavailable), and its hash and the signature are
+//     then the body is read (with http.MaxBytesReader, at most MaxBodyBytes;
+//     a body over SmallBodyBytes within the handler's budget of body bytes
+//     in flight, beyond which the answer is ServiceUnavailable), and its
+//     hash and the signature are
 //     checked, so nothing below is told to an unauthenticated client;
 //  3. operation: X-Amz-Target names an entry of the operation table
 //     (UnknownOperationException), with a JSON Content-Type;
@@ -69,9 +70,15 @@ type Verifier interface {
 	VerifyRequest(ctx context.Context, r *http.Request, readBody func() ([]byte, error)) (mpmeter.Caller, error)
 }
 
-// DefaultMaxBodyBytesInFlight is the default budget of request bodies held
-// in memory at once, by all requests together.
+// DefaultMaxBodyBytesInFlight is the default budget of large request
+// bodies held in memory at once, by all requests together.
 const DefaultMaxBodyBytesInFlight = 64 << 20
+
+// SmallBodyBytes is the size up to which a body does not draw on the
+// budget: small bodies are bounded by the requests in flight (package
+// limits) times this, and uploads stalled near MaxBodyBytes cannot starve
+// ordinary requests (a 25-record batch is a few KB).
+const SmallBodyBytes = 64 << 10
 
 // Limiter decides whether a call may proceed now (package ratelimit).
 type Limiter interface {
@@ -421,7 +428,8 @@ var (
 
 // readBody reads r's body within the budget of body bytes in flight. Its
 // share is the declared Content-Length, or MaxBodyBytes when the length is
-// not declared (chunked); release returns it. Beyond the budget the answer
+// not declared (chunked); bodies of at most SmallBodyBytes take none.
+// release returns the share. Beyond the budget the answer
 // is ServiceUnavailable, at once: waiting would let stalled uploads queue
 // everyone else.
 func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err error) {
@@ -430,7 +438,7 @@ func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err er
 		share = MaxBodyBytes
 	}
 	release = func() {}
-	if share > 0 {
+	if share > SmallBodyBytes {
 		if !h.bodies.TryAcquire(share) {
 			return nil, release, errBusy
 		}

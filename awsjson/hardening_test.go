@@ -120,8 +120,9 @@ func (b blockingBody) Read(p []byte) (int, error) {
 func (blockingBody) Close() error { return nil }
 
 // Bodies in flight are bounded in bytes: with the budget taken by a
-// stalled upload, the next request is ServiceUnavailable (503) at once, and
-// once the upload ends the budget is free again.
+// stalled upload, the next large request is ServiceUnavailable (503) at
+// once, a small one still goes through, and once the upload ends the budget
+// is free again.
 func TestBodyBudget(t *testing.T) {
 	svc := &fakeService{t: t, resolve: func(*mpmeter.ResolveCustomerInput) (*mpmeter.ResolveCustomerOutput, error) {
 		return &mpmeter.ResolveCustomerOutput{}, nil
@@ -139,19 +140,23 @@ func TestBodyBudget(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- do(r) }()
 	// The stalled request takes the whole budget once it starts reading;
-	// poll until a small request is refused.
+	// poll until a large request is refused. Small ones never are.
+	large := `{"RegistrationToken":"t","x":"` + strings.Repeat("x", awsjson.SmallBodyBytes) + `"}`
 	for {
-		if code := do(request(mpmeter.OpResolveCustomer, `{"RegistrationToken":"t"}`)); code == http.StatusServiceUnavailable {
+		if code := do(request(mpmeter.OpResolveCustomer, large)); code == http.StatusServiceUnavailable {
 			break
 		} else if code != 200 {
-			t.Fatalf("small request answered %d", code)
+			t.Fatalf("large request answered %d", code)
 		}
+	}
+	if code := do(request(mpmeter.OpResolveCustomer, `{"RegistrationToken":"t"}`)); code != 200 {
+		t.Errorf("small request with the budget taken: %d", code)
 	}
 	close(stalled.release)
 	if code := <-done; code != 400 {
 		t.Errorf("stalled request answered %d", code)
 	}
-	if code := do(request(mpmeter.OpResolveCustomer, `{"RegistrationToken":"t"}`)); code != 200 {
+	if code := do(request(mpmeter.OpResolveCustomer, large)); code != 200 {
 		t.Errorf("after the upload ended: %d", code)
 	}
 }
