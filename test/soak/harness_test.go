@@ -82,7 +82,13 @@ var (
 func start(t *testing.T, flags ...string) *server {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "soak.db")
-	args := append([]string{"serve", "--demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--db", db,
+	demo := "--demo"
+	for _, f := range flags {
+		if f == "--seed" {
+			demo = "--demo=false"
+		}
+	}
+	args := append([]string{"serve", demo, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--db", db,
 		"--log-level", "info", "--key-encryption-key", "soak"}, flags...)
 	cmd := exec.Command(binary, args...)
 	var env []string
