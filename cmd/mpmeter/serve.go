@@ -197,7 +197,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxConnections: c.maxConnections,
 		MaxInFlight:    c.maxInFlight,
 		RequestTimeout: c.requestTimeout,
-		Reject:         rejectBusy,
+		Reject: func(w http.ResponseWriter, r *http.Request) {
+			// Counted as an unknown operation: the target is not
+			// looked at before the request is admitted.
+			srv.Metrics.ObserveRequest("unknown", mpmeter.CodeServiceUnavailable, 0)
+			rejectBusy(w, r)
+		},
 		Logger:         logger,
 	}
 	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
