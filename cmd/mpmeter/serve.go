@@ -203,7 +203,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			srv.Metrics.ObserveRequest("unknown", mpmeter.CodeServiceUnavailable, 0)
 			rejectBusy(w, r)
 		},
-		Logger:         logger,
+		Logger: logger,
 	}
 	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
 	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", endpoint)
