@@ -126,9 +126,8 @@ func (v *BatchMeterUsageInput) validate(parent *fieldPath, e *validationErrors) 
 		if v.UsageRecords == nil {
 			e.missing(p)
 		}
-		if v.UsageRecords != nil {
-			checkListLen(e, p, v.UsageRecords, true, 0, true, 25)
-			for i := range v.UsageRecords {
+		if v.UsageRecords != nil && checkListLen(e, p, v.UsageRecords, true, 0, true, 25) {
+			for i := 0; i < len(v.UsageRecords) && !e.full(); i++ {
 				v.UsageRecords[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}
 		}
@@ -194,9 +193,8 @@ func (v *MeterUsageInput) validate(parent *fieldPath, e *validationErrors) {
 	{
 		p := &fieldPath{parent: parent, name: "usageAllocations"}
 		_ = p
-		if v.UsageAllocations != nil {
-			checkListLen(e, p, v.UsageAllocations, true, 1, true, 2500)
-			for i := range v.UsageAllocations {
+		if v.UsageAllocations != nil && checkListLen(e, p, v.UsageAllocations, true, 1, true, 2500) {
+			for i := 0; i < len(v.UsageAllocations) && !e.full(); i++ {
 				v.UsageAllocations[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}
 		}
@@ -310,9 +308,8 @@ func (v *UsageAllocation) validate(parent *fieldPath, e *validationErrors) {
 	{
 		p := &fieldPath{parent: parent, name: "tags"}
 		_ = p
-		if v.Tags != nil {
-			checkListLen(e, p, v.Tags, true, 1, true, 5)
-			for i := range v.Tags {
+		if v.Tags != nil && checkListLen(e, p, v.Tags, true, 1, true, 5) {
+			for i := 0; i < len(v.Tags) && !e.full(); i++ {
 				v.Tags[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}
 		}
@@ -354,9 +351,8 @@ func (v *UsageRecord) validate(parent *fieldPath, e *validationErrors) {
 	{
 		p := &fieldPath{parent: parent, name: "usageAllocations"}
 		_ = p
-		if v.UsageAllocations != nil {
-			checkListLen(e, p, v.UsageAllocations, true, 1, true, 2500)
-			for i := range v.UsageAllocations {
+		if v.UsageAllocations != nil && checkListLen(e, p, v.UsageAllocations, true, 1, true, 2500) {
+			for i := 0; i < len(v.UsageAllocations) && !e.full(); i++ {
 				v.UsageAllocations[i].validate(&fieldPath{parent: p, index: i + 1}, e)
 			}
 		}

@@ -34,20 +34,50 @@ func (p *fieldPath) String() string {
 	return strings.Join(parts, ".")
 }
 
-// validationErrors collects constraint violations in AWS's message format.
+// MaxViolations is how many constraint violations a ValidationException
+// names at most; validation stops at the first MaxViolations. What AWS's
+// own limit is, is not documented: this bound keeps a request's answer (and
+// the work to build it) small whatever the request holds.
+const MaxViolations = 10
+
+// maxQuotedValue bounds the bytes of a value quoted in a violation; a
+// longer value is cut (on a rune boundary) and ends in "...".
+const maxQuotedValue = 256
+
+// validationErrors collects constraint violations in AWS's message format,
+// at most MaxViolations.
 type validationErrors struct {
 	msgs []string
 }
 
 func (e *validationErrors) add(p *fieldPath, value, constraint string) {
+	if e.full() {
+		return
+	}
 	e.msgs = append(e.msgs, "Value "+value+" at '"+p.String()+"' failed to satisfy constraint: "+constraint)
 }
+
+// full reports whether no further violation would be reported, so the walk
+// can stop.
+func (e *validationErrors) full() bool { return len(e.msgs) >= MaxViolations }
 
 func (e *validationErrors) missing(p *fieldPath) {
 	e.add(p, "null", "Member must not be null")
 }
 
-func quoteValue(s string) string { return "'" + s + "'" }
+func quoteValue(s string) string { return "'" + cutValue(s) + "'" }
+
+// cutValue bounds a quoted value to maxQuotedValue bytes.
+func cutValue(s string) string {
+	if len(s) <= maxQuotedValue {
+		return s
+	}
+	n := maxQuotedValue
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
 
 func (e *validationErrors) checkString(p *fieldPath, s string, hasMin bool, min int64, hasMax bool, max int64, re *regexp.Regexp, pattern string, enum []string) {
 	// One violation per member, the first in AWS's order (length, then
@@ -85,17 +115,42 @@ func (e *validationErrors) checkInt(p *fieldPath, v int64, hasMin bool, min int6
 	}
 }
 
-// checkListLen checks a list's length; the message quotes the list as JSON.
-func checkListLen[T any](e *validationErrors, p *fieldPath, list []T, hasMin bool, min int64, hasMax bool, max int64) {
+// checkListLen checks a list's length and reports whether it is within the
+// bounds. The message quotes the list as JSON, as far as maxQuotedValue
+// allows: the elements are written one by one until the bound, never the
+// whole list.
+func checkListLen[T any](e *validationErrors, p *fieldPath, list []T, hasMin bool, min int64, hasMax bool, max int64) bool {
 	n := int64(len(list))
-	if (hasMin && n < min) || (hasMax && n > max) {
-		value, _ := json.Marshal(list)
-		if hasMin && n < min {
-			e.add(p, quoteValue(string(value)), "Member must have length greater than or equal to "+strconv.FormatInt(min, 10))
-		} else {
-			e.add(p, quoteValue(string(value)), "Member must have length less than or equal to "+strconv.FormatInt(max, 10))
-		}
+	if (!hasMin || n >= min) && (!hasMax || n <= max) {
+		return true
 	}
+	value := quoteValue(listPrefix(list))
+	if hasMin && n < min {
+		e.add(p, value, "Member must have length greater than or equal to "+strconv.FormatInt(min, 10))
+	} else {
+		e.add(p, value, "Member must have length less than or equal to "+strconv.FormatInt(max, 10))
+	}
+	return false
+}
+
+// listPrefix writes list as JSON, stopping (with "...") once it passes
+// maxQuotedValue bytes.
+func listPrefix[T any](list []T) string {
+	b := []byte{'['}
+	for i := range list {
+		if len(b) > maxQuotedValue {
+			return string(b) + "..."
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		el, err := json.Marshal(list[i])
+		if err != nil {
+			el = []byte("?")
+		}
+		b = append(b, el...)
+	}
+	return string(append(b, ']'))
 }
 
 // crossFieldRules is an input with constraints the model cannot express

@@ -128,7 +128,7 @@ var errorTable = [...]ErrorCodeInfo{
 	{CodeInvalidSignature, http.StatusForbidden, "Wrong signature, wrong service in the scope, or clock skew."},
 	{CodeIncompleteSignature, http.StatusBadRequest, "A malformed Authorization header."},
 	{CodeMissingAuthentication, http.StatusForbidden, "No Authorization header."},
-	{CodeServiceUnavailable, http.StatusServiceUnavailable, "A temporary failure (a deadline passed); clients retry."},
+	{CodeServiceUnavailable, http.StatusServiceUnavailable, "A temporary failure (a deadline passed, or a bound on connections, requests or body memory was reached); clients retry."},
 	{CodeRequestEntityTooLarge, http.StatusRequestEntityTooLarge, "The request body is over 1 MB."},
 	{CodeInternalFailureUnmodeled, http.StatusInternalServerError, "The API reference's unmodeled internal failure."},
 }

@@ -14,18 +14,25 @@
 // A request is admitted in this order, in Handler.serve and nowhere else; the
 // first check that fails is the answer:
 //
-//  1. the request itself: POST, a body of at most MaxBodyBytes (read first:
-//     the signature covers it);
-//  2. SigV4: who signed it (Verifier), so nothing below is told to an
-//     unauthenticated client;
+//  1. the request itself: POST, a declared Content-Length of at most
+//     MaxBodyBytes (RequestEntityTooLargeException);
+//  2. SigV4 in two phases (Verifier): first every check that needs only the
+//     headers (missing or malformed Authorization, date, skew, scope, unknown
+//     access key), so that nothing is read from an unauthenticated client;
+//     then the body is read (with http.MaxBytesReader, at most MaxBodyBytes;
+//     a body over SmallBodyBytes within the handler's budget of body bytes
+//     in flight, beyond which the answer is ServiceUnavailable), and its
+//     hash and the signature are
+//     checked, so nothing below is told to an unauthenticated client;
 //  3. operation: X-Amz-Target names an entry of the operation table
 //     (UnknownOperationException), with a JSON Content-Type;
 //  4. region: the operation is offered in the credential scope's region
 //     (DisabledApiException);
 //  5. quota: the caller's rate for the operation (ThrottlingException);
 //  6. validate: the body decodes into the operation's input
-//     (SerializationException) and satisfies the service model and its
-//     cross-field rules (ValidationException);
+//     (SerializationException; member names match exactly, as AWS's parser
+//     does, and a member given twice is refused) and satisfies the service
+//     model and its cross-field rules (ValidationException);
 //  7. rules: the service's marketplace rules (mpmeter.MeteringService).
 //
 // Request ids, panic recovery, the access log and metrics are the
@@ -46,6 +53,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/middleware"
@@ -63,10 +75,23 @@ const ThrottlingMessage = "Rate exceeded"
 // ContentType is the media type of requests and responses.
 const ContentType = "application/x-amz-json-1.1"
 
-// Verifier establishes who signed a request (package sigv4).
+// Verifier establishes who signed a request (package sigv4). It checks the
+// headers first and calls readBody only when they pass, then checks the
+// signature over the body readBody returned; readBody's error comes back
+// unchanged.
 type Verifier interface {
-	Verify(ctx context.Context, r *http.Request, body []byte) (mpmeter.Caller, error)
+	VerifyRequest(ctx context.Context, r *http.Request, readBody func() ([]byte, error)) (mpmeter.Caller, error)
 }
+
+// DefaultMaxBodyBytesInFlight is the default budget of large request
+// bodies held in memory at once, by all requests together.
+const DefaultMaxBodyBytesInFlight = 64 << 20
+
+// SmallBodyBytes is the size up to which a body does not draw on the
+// budget: small bodies are bounded by the requests in flight (package
+// limits) times this, and uploads stalled near MaxBodyBytes cannot starve
+// ordinary requests (a 25-record batch is a few KB).
+const SmallBodyBytes = 64 << 10
 
 // Limiter decides whether a call of an account in a region to an operation
 // may proceed now (package ratelimit).
@@ -92,6 +117,9 @@ type Handler struct {
 	// the service shape's name in RPC v2 CBOR paths.
 	services map[string]apiService
 	cbor     *rpcv2cbor.Codec
+	// bodies weighs the bodies in flight in bytes (declared
+	// Content-Length, or MaxBodyBytes when none is declared).
+	bodies *semaphore.Weighted
 }
 
 // apiService is one service model's operations.
@@ -118,6 +146,11 @@ type Options struct {
 	// Entitlement serves the Entitlement Service's operations; nil: its
 	// targets and paths are unknown operations.
 	Entitlement mpmeter.EntitlementService
+	// MaxBodyBytesInFlight bounds the memory held by request bodies of all
+	// requests together; a request whose body does not fit answers
+	// ServiceUnavailable (503), which SDKs retry. 0 means
+	// DefaultMaxBodyBytesInFlight; it is at least MaxBodyBytes.
+	MaxBodyBytesInFlight int64
 }
 
 // NewHandler returns the API handler for svc, authenticating with v. Wrap
@@ -130,6 +163,11 @@ func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler 
 	if h.regions == nil {
 		h.regions = mpmeter.DefaultRegions()
 	}
+	budget := opts.MaxBodyBytesInFlight
+	if budget <= 0 {
+		budget = DefaultMaxBodyBytesInFlight
+	}
+	h.bodies = semaphore.NewWeighted(max(budget, MaxBodyBytes))
 	h.services = map[string]apiService{
 		mpmeter.TargetPrefix: {namespace: meteringNamespace, ops: map[string]operation{
 			mpmeter.OpBatchMeterUsage: op(svc, mpmeter.MeteringService.BatchMeterUsage),
@@ -180,6 +218,60 @@ func op[S any, In any, Out any, PIn validatable[In]](svc S, method func(S, conte
 	}
 }
 
+// decodeOptions make the decoder match AWS's awsJson parser: member names
+// are case-sensitive (productcode is an unknown member, which is ignored, not
+// ProductCode), and a member given twice is a SerializationException rather
+// than the last one silently winning.
+//
+// Lists keep at most maxListElements elements; the rest are skipped, not
+// decoded, so a body of 340,000 empty records costs no more than one of
+// maxListElements, and validation still sees a list over its bound.
+var decodeOptions = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsonv2.RejectUnknownMembers(false),
+	jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		jsonv2.UnmarshalFromFunc(boundedList[mpmeter.UsageRecord]),
+		jsonv2.UnmarshalFromFunc(boundedList[mpmeter.UsageAllocation]),
+		jsonv2.UnmarshalFromFunc(boundedList[mpmeter.Tag]),
+	)),
+)
+
+// maxListElements is one more than the longest list the model allows
+// (UsageAllocations, 2500).
+const maxListElements = 2501
+
+// boundedList decodes a JSON array into *v keeping at most maxListElements
+// elements. Anything but an array is left to the default decoder (null, and
+// the type errors).
+func boundedList[T any](dec *jsontext.Decoder, v *[]T) error {
+	if dec.PeekKind() != '[' {
+		return errors.ErrUnsupported
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	list := []T{} // [] is an empty list, not a missing one
+	for dec.PeekKind() != ']' {
+		if len(list) >= maxListElements {
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		var el T
+		if err := jsonv2.UnmarshalDecode(dec, &el); err != nil {
+			return err
+		}
+		list = append(list, el)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*v = list
+	return nil
+}
+
 // decode reads a JSON object into v. An empty body or null is {}. Anything
 // that is not an object of the right member types is a SerializationException.
 func decode(body []byte, v any) error {
@@ -190,33 +282,101 @@ func decode(body []byte, v any) error {
 	if trimmed[0] != '{' {
 		return mpmeter.Errorf(mpmeter.CodeSerialization, "Start of structure or map found where not expected.")
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(v); err != nil {
+	dec := jsontext.NewDecoder(bytes.NewReader(trimmed), decodeOptions)
+	if err := jsonv2.UnmarshalDecode(dec, v, decodeOptions); err != nil {
 		return serializationError(err)
 	}
-	if dec.More() {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return mpmeter.Errorf(mpmeter.CodeSerialization, "Unexpected content after the request's JSON object.")
 	}
 	return nil
 }
 
+// maxQuoted bounds what a SerializationException quotes of the request.
+const maxQuoted = 128
+
 func serializationError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	var semErr *jsonv2.SemanticError
+	var synErr *jsontext.SyntacticError
 	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "request"
+	case errors.As(err, &synErr):
+		if errors.Is(synErr.Err, io.ErrUnexpectedEOF) {
+			return mpmeter.Errorf(mpmeter.CodeSerialization, "Malformed JSON: unexpected end of input.")
 		}
-		return mpmeter.Errorf(mpmeter.CodeSerialization, "Cannot deserialize value of type %s at '%s': a %s was expected.", typeErr.Value, field, typeName(typeErr.Type.String()))
-	case errors.As(err, &syntaxErr):
-		return mpmeter.Errorf(mpmeter.CodeSerialization, "Malformed JSON at offset %d: %v.", syntaxErr.Offset, syntaxErr)
+		if synErr.Err != nil && strings.Contains(synErr.Err.Error(), "duplicate object member name") {
+			return mpmeter.Errorf(mpmeter.CodeSerialization, "Duplicate member %s at offset %d.", cut(string(synErr.JSONPointer.LastToken()), maxQuoted), synErr.ByteOffset)
+		}
+		return mpmeter.Errorf(mpmeter.CodeSerialization, "Malformed JSON at offset %d: %s.", synErr.ByteOffset, cut(errText(synErr.Err), maxQuoted))
+	case errors.As(err, &semErr):
+		field := memberPath(semErr.JSONPointer)
+		if semErr.Err != nil {
+			// A member's own decoder refused it (Timestamp).
+			return mpmeter.Errorf(mpmeter.CodeSerialization, "Cannot deserialize value at '%s': %s.", field, cut(errText(semErr.Err), maxQuoted))
+		}
+		want := "structure"
+		if semErr.GoType != nil {
+			want = typeName(semErr.GoType.String())
+		}
+		return mpmeter.Errorf(mpmeter.CodeSerialization, "Cannot deserialize value of type %s at '%s': a %s was expected.", kindName(semErr.JSONKind), field, want)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return mpmeter.Errorf(mpmeter.CodeSerialization, "Malformed JSON: unexpected end of input.")
 	}
-	// Timestamp's own error, and anything else encoding/json reports.
-	return mpmeter.Errorf(mpmeter.CodeSerialization, "%s", strings.TrimPrefix(err.Error(), "json: "))
+	return mpmeter.Errorf(mpmeter.CodeSerialization, "%s", cut(strings.TrimPrefix(err.Error(), "json: "), maxQuoted))
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "invalid"
+	}
+	return err.Error()
+}
+
+// memberPath writes a JSON pointer (/UsageRecords/0/Quantity) as the
+// members it names (UsageRecords.0.Quantity), cut to a bounded length.
+func memberPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+		if b.Len() > maxQuoted {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "request"
+	}
+	return cut(b.String(), maxQuoted)
+}
+
+// cut shortens s to at most n bytes on a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return "value"
 }
 
 func typeName(goType string) string {
@@ -291,6 +451,10 @@ func (h *Handler) wireOf(r *http.Request) wire {
 // serve admits the request in the order of the package documentation and
 // calls the service. It records the resolved operation and the caller in req.
 func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (any, error) {
+	// The body's share of the budget is held until the answer is ready:
+	// the decoded input and the service's work derive from it.
+	releaseBody := func() {}
+	defer func() { releaseBody() }()
 	// The operation is resolved from the tables first, for the log and the
 	// metrics; an unknown one is answered only after SigV4 (step 3).
 	opName := wire.op
@@ -305,16 +469,18 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (an
 	if r.Method != http.MethodPost {
 		return nil, mpmeter.Errorf(mpmeter.CodeUnknownOperation, "The %s method is not supported; the Metering API takes POST requests.", r.Method)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		return nil, mpmeter.Errorf(mpmeter.CodeSerialization, "The request body could not be read.")
-	}
-	if len(body) > MaxBodyBytes {
-		return nil, mpmeter.Errorf(mpmeter.CodeRequestEntityTooLarge, "Request must be smaller than %d bytes.", MaxBodyBytes)
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errTooLarge
 	}
 
-	// 2. SigV4.
-	caller, err := h.verifier.Verify(r.Context(), r, body)
+	// 2. SigV4: the headers, then the body, then the signature over it.
+	var body []byte
+	caller, err := h.verifier.VerifyRequest(r.Context(), r, func() ([]byte, error) {
+		b, release, err := h.readBody(r)
+		body = b
+		releaseBody = release
+		return b, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -359,6 +525,48 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (an
 
 	// 7. Rules.
 	return operation.call(r.Context(), caller, in)
+}
+
+var (
+	errTooLarge = mpmeter.Errorf(mpmeter.CodeRequestEntityTooLarge, "Request must be smaller than %d bytes.", MaxBodyBytes)
+	errBusy     = mpmeter.Errorf(mpmeter.CodeServiceUnavailable, "The service is unavailable. Retry your request.")
+)
+
+// readBody reads r's body within the budget of body bytes in flight. Its
+// share is the declared Content-Length, or MaxBodyBytes when the length is
+// not declared (chunked); bodies of at most SmallBodyBytes take none.
+// release returns the share. Beyond the budget the answer
+// is ServiceUnavailable, at once: waiting would let stalled uploads queue
+// everyone else.
+func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err error) {
+	share := r.ContentLength
+	if share < 0 {
+		share = MaxBodyBytes
+	}
+	release = func() {}
+	if share > SmallBodyBytes {
+		if !h.bodies.TryAcquire(share) {
+			return nil, release, errBusy
+		}
+		release = func() { h.bodies.Release(share) }
+	}
+	// Nil ResponseWriter: the limit is only the reader's; the connection
+	// is not told to close, as the handler answers 413 itself.
+	lr := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(lr, body)
+	} else {
+		body, err = io.ReadAll(lr)
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, release, errTooLarge
+	case err != nil:
+		return nil, release, mpmeter.Errorf(mpmeter.CodeSerialization, "The request body could not be read.")
+	}
+	return body, release, nil
 }
 
 // internalMessage is all a client learns of an internal error.

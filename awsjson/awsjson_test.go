@@ -25,9 +25,12 @@ import (
 // seller, in the region of the X-Test-Region header (default us-east-1).
 type fakeVerifier struct{}
 
-func (fakeVerifier) Verify(_ context.Context, r *http.Request, _ []byte) (mpmeter.Caller, error) {
+func (fakeVerifier) VerifyRequest(_ context.Context, r *http.Request, readBody func() ([]byte, error)) (mpmeter.Caller, error) {
 	if r.Header.Get("Authorization") == "" {
 		return mpmeter.Caller{}, &mpmeter.Error{Code: mpmeter.CodeMissingAuthentication, Message: "Missing Authentication Token"}
+	}
+	if _, err := readBody(); err != nil {
+		return mpmeter.Caller{}, err
 	}
 	region := r.Header.Get("X-Test-Region")
 	if region == "" {
@@ -267,7 +270,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"string for an integer", mpmeter.OpMeterUsage, `{"ProductCode":"p","UsageQuantity":"1"}`, "Cannot deserialize value of type string at 'UsageQuantity': a integer was expected."},
 		{"fraction for an integer", mpmeter.OpMeterUsage, `{"UsageQuantity":1.5}`, ""},
 		{"object for a list", mpmeter.OpBatchMeterUsage, `{"UsageRecords":{}}`, "Cannot deserialize value of type object at 'UsageRecords': a list was expected."},
-		{"string timestamp", mpmeter.OpMeterUsage, `{"ProductCode":"p","Timestamp":"2026-11-25T00:00:00Z"}`, "timestamp must be a JSON number of epoch seconds"},
+		{"string timestamp", mpmeter.OpMeterUsage, `{"ProductCode":"p","Timestamp":"2026-11-25T00:00:00Z"}`, "Cannot deserialize value at 'Timestamp': timestamp must be a JSON number of epoch seconds."},
 		{"string timestamp in a list", mpmeter.OpBatchMeterUsage, `{"UsageRecords":[{"Timestamp":"1795514700"}]}`, ""},
 		{"trailing object", mpmeter.OpResolveCustomer, `{"RegistrationToken":"t"} {}`, "Unexpected content after the request's JSON object."},
 		{"trailing garbage", mpmeter.OpResolveCustomer, `{"RegistrationToken":"t"}x`, "Unexpected content after the request's JSON object."},

@@ -20,9 +20,12 @@ import (
 // verifier accepts only "Authorization: ok".
 type verifier struct{}
 
-func (verifier) Verify(_ context.Context, r *http.Request, _ []byte) (mpmeter.Caller, error) {
+func (verifier) VerifyRequest(_ context.Context, r *http.Request, readBody func() ([]byte, error)) (mpmeter.Caller, error) {
 	if r.Header.Get("Authorization") != "ok" {
 		return mpmeter.Caller{}, &mpmeter.Error{Code: mpmeter.CodeMissingAuthentication, Message: "Missing Authentication Token"}
+	}
+	if _, err := readBody(); err != nil {
+		return mpmeter.Caller{}, err
 	}
 	return mpmeter.Caller{AccountID: "111122223333", Region: "us-east-1"}, nil
 }

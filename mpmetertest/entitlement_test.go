@@ -307,7 +307,7 @@ func TestGetEntitlementsRPCv2CBORErrors(t *testing.T) {
 // GetEntitlements is its own operation label in either protocol, and junk
 // RPC v2 CBOR paths are "unknown", like junk targets.
 func TestGetEntitlementsMetrics(t *testing.T) {
-	srv := mpmetertest.New(t)
+	srv := mpmetertest.New(t, mpmetertest.WithConfig(metricsOnAPI))
 	c := entitlementClient(t, srv, mpmetertest.SellerKey, mpmetertest.SellerSecret, mpmetertest.Region)
 	if _, err := c.GetEntitlements(&mes.GetEntitlementsInput{ProductCode: aws.String(mpmetertest.ContractProduct)}); err != nil {
 		t.Fatal(err)

@@ -13,10 +13,28 @@ import (
 	mm "github.com/aws/aws-sdk-go/service/marketplacemetering"
 
 	"github.com/mpmeter/mpmeter/mpmetertest"
+	"github.com/mpmeter/mpmeter/server"
 )
 
-func TestMetrics(t *testing.T) {
+// metricsOnAPI serves /metrics on the API handler, as --metrics-on-api does.
+func metricsOnAPI(c *server.Config) { c.MetricsOnAPI = true }
+
+// By default /metrics is not on the API listener: unsigned clients must
+// not read it (it is on the admin listener).
+func TestNoMetricsOnAPIByDefault(t *testing.T) {
 	srv := mpmetertest.New(t)
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Errorf("/metrics answered 200 on the API handler")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	srv := mpmetertest.New(t, mpmetertest.WithConfig(metricsOnAPI))
 	c := seller(t, srv)
 	ts := time.Now().Add(-time.Minute)
 	in := &mm.BatchMeterUsageInput{ProductCode: aws.String(mpmetertest.SaaSProduct), UsageRecords: []*mm.UsageRecord{
@@ -64,7 +82,7 @@ func grepLines(s, prefix string) string {
 // Five unsigned requests with made-up targets once made five new series;
 // through the real server (SigV4 included) they are one "unknown" series.
 func TestMetricsJunkTargetsAddNoSeries(t *testing.T) {
-	srv := mpmetertest.New(t)
+	srv := mpmetertest.New(t, mpmetertest.WithConfig(metricsOnAPI))
 	for i := 0; i < 5; i++ {
 		status, _ := srv.Do(t, mpmetertest.Raw{Target: "MadeUp" + strings.Repeat("x", i), Body: `{}`})
 		if status != 403 {

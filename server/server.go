@@ -92,6 +92,13 @@ type Config struct {
 	// Build is what GET /healthz reports; the zero Info means the running
 	// binary's (buildinfo.Read).
 	Build buildinfo.Info
+	// MetricsOnAPI also serves /metrics on the API handler; by default it
+	// is only on the admin listener (cmd/mpmeter's --admin-listen), out of
+	// reach of API clients.
+	MetricsOnAPI bool
+	// MaxBodyBytesInFlight bounds the memory held by request bodies
+	// (awsjson.Options); 0 means awsjson's default.
+	MaxBodyBytesInFlight int64
 
 	Logger *slog.Logger
 }
@@ -178,7 +185,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	apiOpts := awsjson.Options{Logger: cfg.Logger, Entitlement: s.Service}
+	apiOpts := awsjson.Options{Logger: cfg.Logger, Entitlement: s.Service, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight}
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
 	}
@@ -202,7 +209,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Health = healthHandler(cfg.Build)
 	mux.Handle("GET /healthz", s.Health)
 	mux.HandleFunc("GET /keys/public/{version}", s.servePublicKey)
-	mux.Handle("GET /metrics", s.Metrics.Handler())
+	if cfg.MetricsOnAPI {
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
 	mux.Handle(workloadcreds.Pattern, s.Credentials)
 	s.Handler = mux
 	return s, nil

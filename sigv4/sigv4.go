@@ -83,12 +83,13 @@ const (
 
 // AWS's wording, so SDK users can search for the messages they get.
 const (
-	msgMissingToken  = "Missing Authentication Token"
-	msgUnrecognized  = "The security token included in the request is invalid."
-	msgExpiredToken  = "The security token included in the request is expired"
-	msgMismatch      = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
-	msgHostNotSigned = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-	msgRequiresDate  = "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+	msgMissingToken      = "Missing Authentication Token"
+	msgUnrecognized      = "The security token included in the request is invalid."
+	msgExpiredToken      = "The security token included in the request is expired"
+	msgMismatch          = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+	msgHostNotSigned     = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+	msgRequiresDate      = "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+	msgTwoAuthorizations = "Only one Authorization header is allowed."
 )
 
 // Verify checks r's SigV4 signature over body (the full request body, already
@@ -103,12 +104,27 @@ const (
 // Keys other than mpmeter.ErrNotFound is returned wrapped: it is internal, and
 // the client should retry rather than be told its key is unknown.
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (mpmeter.Caller, error) {
+	return v.VerifyRequest(ctx, r, func() ([]byte, error) { return body, nil })
+}
+
+// VerifyRequest is Verify in two phases, so that a server reads no body for
+// a request its headers already condemn: it first makes every check that
+// needs only the headers (missing or malformed Authorization, date, skew,
+// scope, unknown access key), then calls readBody once, and then checks the
+// payload hash and the signature over the body readBody returned. An error
+// of readBody is returned as it is.
+func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, readBody func() ([]byte, error)) (mpmeter.Caller, error) {
 	// Only header authentication: a presigned query (X-Amz-Signature) has no
 	// Authorization header and is answered as missing, as no SDK presigns
 	// Metering calls.
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		return mpmeter.Caller{}, &mpmeter.Error{Code: mpmeter.CodeMissingAuthentication, Message: msgMissingToken}
+	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Two headers would let a front end and the verifier disagree on
+		// which one counts; no client sends two.
+		return mpmeter.Caller{}, &mpmeter.Error{Code: mpmeter.CodeIncompleteSignature, Message: msgTwoAuthorizations}
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	a, err := parseAuthorization(authz, amzDate != "" || r.Header.Get("Date") != "")
@@ -155,6 +171,11 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (mp
 		return mpmeter.Caller{}, err
 	}
 
+	// The body phase: only now is the body read.
+	body, err := readBody()
+	if err != nil {
+		return mpmeter.Caller{}, err
+	}
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	if !v.signatureMatches(ctx, r, a, key, sc, signTime, payloadHash) {
@@ -255,6 +276,7 @@ func parseAuthorization(h string, hasDate bool) (authorization, error) {
 	alg, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
 	a.algorithm = alg
 	var haveCred, haveSigned, haveSig bool
+	var seenCred, seenSigned, seenSig bool
 	// Anything that is not a SigV4-style scheme (Bearer tokens, SigV2's
 	// "AWS key:sig") has no parameters to speak of: AWS answers it with the
 	// list of missing parameters rather than with a pair-syntax error.
@@ -275,6 +297,13 @@ func parseAuthorization(h string, hasDate bool) (authorization, error) {
 				return a, mpmeter.Errorf(mpmeter.CodeIncompleteSignature,
 					"'%s' not a valid key=value pair (missing equal-sign) in Authorization header: '%s'.", tok, h)
 			}
+			if (k == "Credential" && seenCred) || (k == "SignedHeaders" && seenSigned) || (k == "Signature" && seenSig) {
+				// A second value would let two readers of the header
+				// disagree on what was signed.
+				return a, mpmeter.Errorf(mpmeter.CodeIncompleteSignature,
+					"'%s' appears more than once in Authorization header: '%s'.", k, h)
+			}
+			seenCred, seenSigned, seenSig = seenCred || k == "Credential", seenSigned || k == "SignedHeaders", seenSig || k == "Signature"
 			switch k {
 			case "Credential":
 				a.credential, haveCred = val, val != ""

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -58,6 +60,9 @@ import (
 func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlstore: SQLite needs a database file path, not %q", path)
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	busy := cfg.busyTimeout
 	if busy <= 0 {
@@ -173,4 +178,20 @@ func cloneValues(v url.Values) url.Values {
 		c[k] = append([]string(nil), vs...)
 	}
 	return c
+}
+
+// createPrivate creates the database file, if it does not exist yet, readable
+// by its owner only (0600): it holds access key secrets. SQLite gives the
+// -wal and -shm files it creates beside it the database file's permissions,
+// so they are 0600 too. An existing file keeps its mode: that is the
+// operator's choice.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: creating %s: %w", path, err)
+	}
+	return f.Close()
 }

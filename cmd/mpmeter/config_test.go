@@ -171,3 +171,17 @@ func TestServeRegionsAndWindowFlags(t *testing.T) {
 		t.Fatalf("a bad --regions: %v", err)
 	}
 }
+
+// /debug/pprof/cmdline shows no secret given as a flag.
+func TestRedactArgs(t *testing.T) {
+	got := strings.Join(redactArgs([]string{"mpmeter", "serve", "--key-encryption-key", "kek1", "-key-encryption-key=kek2",
+		"--db=postgres://u:pw1@h/db", "--db", "host=h password=pw2", "--listen", "x"}), " ")
+	for _, secret := range []string{"kek1", "kek2", "pw1", "pw2"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%q shows %s", got, secret)
+		}
+	}
+	if !strings.Contains(got, "--listen x") || !strings.Contains(got, "--db=postgres://u:***@h/db") {
+		t.Errorf("got %q", got)
+	}
+}

@@ -13,10 +13,14 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/internal/cli"
+	"github.com/mpmeter/mpmeter/limits"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
@@ -39,6 +43,11 @@ type serveConfig struct {
 	rateBurst                                                   int
 	quotas, quota                                               string
 	tlsCert, tlsKey                                             string
+	// Bounds of both listeners (package limits) and the API's body budget.
+	maxConnections, maxInFlight int
+	requestTimeout              time.Duration
+	maxBodyMemory               int64
+	metricsOnAPI                bool
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -66,7 +75,12 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM before closing what is left")
+	fs.IntVar(&c.maxConnections, "max-connections", limits.DefaultMaxConnections, "open connections per listener; beyond them requests answer 503 ServiceUnavailable")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", limits.DefaultMaxInFlight, "requests in flight per listener; beyond them requests answer 503 ServiceUnavailable")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", limits.DefaultRequestTimeout, "deadline of each request: reading it, the work (database included) and, with 5s more, the answer")
+	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", awsjson.DefaultMaxBodyBytesInFlight, "bytes of request bodies held at once; beyond them requests answer 503 ServiceUnavailable")
+	fs.BoolVar(&c.metricsOnAPI, "metrics-on-api", false, "also serve /metrics on the API listener (it is always on --admin-listen)")
 	return fs
 }
 
@@ -111,6 +125,15 @@ func (c *serveConfig) validate() error {
 	}
 	if c.db == "" {
 		errs = append(errs, fmt.Errorf("--db must not be empty"))
+	}
+	if c.maxConnections < 1 || c.maxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("--max-connections and --max-in-flight must be at least 1"))
+	}
+	if c.requestTimeout <= 0 || c.shutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--request-timeout and --shutdown-timeout must be positive"))
+	}
+	if c.maxBodyMemory < awsjson.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("--max-body-memory must be at least %d (one request's limit)", awsjson.MaxBodyBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -205,23 +228,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		sharedQuotas = st // every node draws from the same buckets
 	}
 	srv, err := server.New(ctx, server.Config{
-		Quotas:          quotas,
-		SharedQuotas:    sharedQuotas,
-		Store:           st,
-		Metrics:         m,
-		Seed:            seedFile,
-		UsageWindow:     c.usageWindow,
-		FutureTolerance: futureTolerance,
-		Regions:         regions,
-		TokenTTL:        c.tokenTTL,
-		ClientTokenTTL:  c.clientTokenTTL,
-		CredentialsTTL:  c.credentialsTTL,
-		MaxSkew:         c.maxSkew,
-		Build:           build(),
-		RateLimit:       c.rateLimit,
-		CacheTTL:        c.cacheTTL,
-		RateBurst:       c.rateBurst,
-		Logger:          logger,
+		Quotas:               quotas,
+		SharedQuotas:         sharedQuotas,
+		Store:                st,
+		Metrics:              m,
+		Seed:                 seedFile,
+		UsageWindow:          c.usageWindow,
+		FutureTolerance:      futureTolerance,
+		Regions:              regions,
+		TokenTTL:             c.tokenTTL,
+		ClientTokenTTL:       c.clientTokenTTL,
+		CredentialsTTL:       c.credentialsTTL,
+		MaxSkew:              c.maxSkew,
+		Build:                build(),
+		RateLimit:            c.rateLimit,
+		CacheTTL:             c.cacheTTL,
+		RateBurst:            c.rateBurst,
+		Logger:               logger,
+		MetricsOnAPI:         c.metricsOnAPI,
+		MaxBodyBytesInFlight: c.maxBodyMemory,
 	})
 	if err != nil {
 		return err
@@ -236,14 +261,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	endpoint := scheme(tlsConfig) + ln.Addr().String()
-	hs := &http.Server{
-		Handler:           srv.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	bounds := limits.Options{
+		MaxConnections: c.maxConnections,
+		MaxInFlight:    c.maxInFlight,
+		RequestTimeout: c.requestTimeout,
+		Reject: func(w http.ResponseWriter, r *http.Request) {
+			// Counted as an unknown operation: the target is not
+			// looked at before the request is admitted.
+			srv.Metrics.ObserveRequest("unknown", mpmeter.CodeServiceUnavailable, 0)
+			rejectBusy(w, r)
+		},
+		Logger: logger,
 	}
 	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
 	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", reachableEndpoint(endpoint))
@@ -252,26 +280,55 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
+	servers := []*http.Server{limits.Serve(ln, srv.Handler, bounds, errc)}
 	if c.adminListen != "" {
 		adminLn, err := listen(c.adminListen, tlsConfig)
 		if err != nil {
+			servers[0].Close()
 			return fmt.Errorf("--admin-listen: %w", err)
 		}
-		admin := &http.Server{Handler: adminMux(srv, c.pprof), ReadHeaderTimeout: 10 * time.Second}
-		defer admin.Close()
-		go func() { errc <- admin.Serve(adminLn) }()
+		// The same timeouts and limits as the API listener.
+		servers = append(servers, limits.Serve(adminLn, adminMux(srv, c.pprof), bounds, errc))
 		logger.Info("admin listener", "endpoint", scheme(tlsConfig)+adminLn.Addr().String(), "pprof", c.pprof)
 	}
 	select {
 	case err := <-errc:
+		for _, hs := range servers {
+			hs.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	logger.Info("shutting down", "timeout", c.shutdownTimeout.String())
+	shutdown(servers, c.shutdownTimeout, logger)
+	return nil
+}
+
+// shutdown drains every server at once: each stops accepting, lets the
+// requests in flight finish within timeout, and then has what is still open
+// (a trickling upload, a stuck request) closed. Stopping is the operator's
+// wish, so running out of time is logged, not an error.
+func shutdown(servers []*http.Server, timeout time.Duration, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return hs.Shutdown(shutdownCtx)
+	var wg sync.WaitGroup
+	for _, hs := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Shutdown(ctx); err != nil {
+				logger.Warn("requests still open at the shutdown timeout were closed", "err", err)
+				hs.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// rejectBusy is the answer beyond a listener's bounds: AWS's
+// ServiceUnavailable, which SDKs retry with backoff.
+func rejectBusy(w http.ResponseWriter, _ *http.Request) {
+	awsjson.WriteError(w, &mpmeter.Error{Code: mpmeter.CodeServiceUnavailable, Message: "The service is unavailable. Retry your request."})
 }
 
 // tlsConfig loads --tls-cert and --tls-key; nil when not given.
@@ -340,7 +397,7 @@ func adminMux(srv *server.Server, withPprof bool) http.Handler {
 	mux.Handle(workloadcreds.Pattern, srv.Credentials)
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -363,4 +420,45 @@ Try it with the AWS CLI:
       --usage-records "CustomerIdentifier=cust-example-1,Dimension=users,Quantity=3,Timestamp=$(date +%%s)"
 
 `, endpoint)
+}
+
+// secretFlags are the flags whose values never leave the process.
+var secretFlags = map[string]bool{"key-encryption-key": true}
+
+// redactedCmdline is pprof.Cmdline without secrets: the values of
+// secretFlags are replaced and --db is redacted (cli.RedactDSN).
+func redactedCmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, strings.Join(redactArgs(os.Args), "\x00"))
+}
+
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	valueOf := "" // the flag whose value the next argument is
+	for i, a := range args {
+		out[i] = a
+		if valueOf != "" {
+			out[i] = redactValue(valueOf, a)
+			valueOf = ""
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || (!secretFlags[name] && name != "db") {
+			continue
+		}
+		if hasValue {
+			out[i] = a[:len(a)-len(value)] + redactValue(name, value)
+		} else {
+			valueOf = name
+		}
+	}
+	return out
+}
+
+func redactValue(flag, value string) string {
+	if flag == "db" {
+		return cli.RedactDSN(value)
+	}
+	return "***"
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -79,14 +80,31 @@ func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string, getenv func(s
 	return err
 }
 
-// RedactDSN hides a PostgreSQL URL's password, for logs and reports.
+// RedactDSN hides the secrets of a database DSN, for logs and reports, in
+// every form PostgreSQL takes: a URL's password (postgres://u:X@h/db), a
+// password in its query (?password=X, &sslpassword=X), and a key=value DSN's
+// (host=h password=X, password='a b'). Everything else is kept as given.
 func RedactDSN(dsn string) string {
 	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.LastIndex(dsn, "@"); at > i {
+		// The authority ends at the query; a password may hold '/' or '@'.
+		end := len(dsn)
+		if q := strings.IndexByte(dsn[i+3:], '?'); q >= 0 {
+			end = i + 3 + q
+		}
+		if at := strings.LastIndex(dsn[:end], "@"); at > i {
 			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
-				return dsn[:i+3+colon] + ":***" + dsn[at:]
+				dsn = dsn[:i+3+colon] + ":***" + dsn[at:]
 			}
 		}
+		return queryPassword.ReplaceAllString(dsn, "${1}***")
 	}
-	return dsn
+	return keywordPassword.ReplaceAllString(dsn, "${1}***")
 }
+
+var (
+	// queryPassword is a password parameter of a URL's query.
+	queryPassword = regexp.MustCompile(`(?i)([?&](?:ssl)?password=)[^&#]*`)
+	// keywordPassword is a password in a key=value DSN: a bare word or a
+	// single-quoted value with backslash escapes.
+	keywordPassword = regexp.MustCompile(`(?i)(\b(?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s]*)`)
+)

@@ -36,9 +36,15 @@ func TestParseFlagsPrefix(t *testing.T) {
 
 func TestRedactDSN(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:secret@h:5432/db?sslmode=disable": "postgres://u:***@h:5432/db?sslmode=disable",
-		"postgres://u@h/db":                             "postgres://u@h/db",
-		"mpmeter.db":                                    "mpmeter.db",
+		"postgres://u:secret@h:5432/db?sslmode=disable":           "postgres://u:***@h:5432/db?sslmode=disable",
+		"postgres://u@h/db":                                       "postgres://u@h/db",
+		"mpmeter.db":                                              "mpmeter.db",
+		"postgres://u@h/db?password=secret":                       "postgres://u@h/db?password=***",
+		"postgresql://u@h/db?sslmode=disable&PASSWORD=secret&x=1": "postgresql://u@h/db?sslmode=disable&PASSWORD=***&x=1",
+		"postgres://u:se/cr@et@h/db?sslpassword=secret":           "postgres://u:***@h/db?sslpassword=***",
+		"host=h user=u password=secret dbname=db":                 "host=h user=u password=*** dbname=db",
+		"host=h password = 'sec \\' ret' dbname=db":               "host=h password = *** dbname=db",
+		"user=u sslpassword=secret":                               "user=u sslpassword=***",
 	} {
 		if got := RedactDSN(in); got != want || strings.Contains(got, "secret") {
 			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)

@@ -415,12 +415,17 @@ func generate(m *model, o options) ([]byte, error) {
 				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\tv.%s.validate(p, e)\n\t\t}\n", mn, mn)
 			case "list":
 				hasMin, minV, hasMax, maxV := ms.bounds()
-				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n", mn)
+				// The length first: the members of a list of the wrong
+				// length are not looked at (an over-long list must not
+				// cost a violation per member), and the walk stops once
+				// the message is full.
+				cond := fmt.Sprintf("v.%s != nil", mn)
 				if hasMin || hasMax {
-					fmt.Fprintf(&b, "\t\t\tcheckListLen(e, p, v.%s, %v, %d, %v, %d)\n", mn, hasMin, minV, hasMax, maxV)
+					cond += fmt.Sprintf(" && checkListLen(e, p, v.%s, %v, %d, %v, %d)", mn, hasMin, minV, hasMax, maxV)
 				}
+				fmt.Fprintf(&b, "\t\tif %s {\n", cond)
 				if m.Shapes[ms.Member.Shape].Type == "structure" {
-					fmt.Fprintf(&b, "\t\t\tfor i := range v.%s {\n\t\t\t\tv.%s[i].validate(&fieldPath{parent: p, index: i + 1}, e)\n\t\t\t}\n", mn, mn)
+					fmt.Fprintf(&b, "\t\t\tfor i := 0; i < len(v.%s) && !e.full(); i++ {\n\t\t\t\tv.%s[i].validate(&fieldPath{parent: p, index: i + 1}, e)\n\t\t\t}\n", mn, mn)
 				}
 				b.WriteString("\t\t}\n")
 			case "map":
