@@ -99,6 +99,9 @@ type Store struct {
 	// Open: for SQLite, wdb's one connection is busy inside a transaction
 	// when a statement is needed).
 	inserts [insertChunk]*sql.Stmt
+	// auditInsert inserts auditChunk audit events (prepared on wdb, as
+	// inserts).
+	auditInsert *sql.Stmt
 
 	// group folds concurrent RecordUsage calls into one transaction
 	// (SQLite only; nil otherwise).
@@ -139,7 +142,7 @@ func (s *Store) Close() error {
 			s.group.close()
 		}
 		var errs []error
-		for _, st := range append(append(s.wst[:], s.rst[:]...), s.inserts[:]...) {
+		for _, st := range append(append(append(s.wst[:], s.rst[:]...), s.inserts[:]...), s.auditInsert) {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
@@ -186,6 +189,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		s.inserts[n-1] = st
 	}
+	st, err := s.wdb.PrepareContext(ctx, s.d.rebind(insertAuditSQL(auditChunk)))
+	if err != nil {
+		return fmt.Errorf("sqlstore: prepare the audit insert: %w", err)
+	}
+	s.auditInsert = st
 	return nil
 }
 
