@@ -23,7 +23,8 @@
 // Request ids, panic recovery, the access log and metrics are the
 // middleware's (package middleware); the handler reports the operation it
 // resolved (a table key, never the raw target), the caller and the error code
-// to it through middleware.FromContext.
+// to it through middleware.FromContext, and, for the audit log, the decoded
+// input, the output and the error message.
 package awsjson
 
 import (
@@ -194,8 +195,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, req, err)
 		return
 	}
+	req.Output = out
 	body, err := json.Marshal(out)
 	if err != nil {
+		req.Output = nil
 		h.writeError(w, req, fmt.Errorf("encoding %s output: %w", req.Operation, err))
 		return
 	}
@@ -257,6 +260,7 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 
 	// 6. Validate: decode, then the model's constraints and cross-field rules.
 	in := operation.newInput()
+	req.Input = in // for the audit log: what was decoded, valid or not
 	if err := decode(body, in); err != nil {
 		return nil, err
 	}
@@ -283,7 +287,7 @@ func (h *Handler) writeError(w http.ResponseWriter, req *middleware.Request, err
 			e = &mpmeter.Error{Code: mpmeter.CodeServiceUnavailable, Message: "The service is unavailable. Retry your request."}
 		}
 	}
-	req.ErrorCode = e.Code
+	req.ErrorCode, req.ErrorMessage = e.Code, e.Message
 	WriteError(w, e)
 }
 
@@ -304,7 +308,8 @@ func WriteError(w http.ResponseWriter, e *mpmeter.Error) {
 // WriteInternalError answers InternalServiceErrorException and records it in
 // the request's middleware.Request: middleware.Options.OnPanic.
 func WriteInternalError(w http.ResponseWriter, r *http.Request) {
-	middleware.FromContext(r.Context()).ErrorCode = mpmeter.CodeInternalServiceError
+	req := middleware.FromContext(r.Context())
+	req.ErrorCode, req.ErrorMessage, req.Output = mpmeter.CodeInternalServiceError, internalMessage, nil
 	WriteError(w, &mpmeter.Error{Code: mpmeter.CodeInternalServiceError, Message: internalMessage})
 }
 

@@ -16,8 +16,11 @@ import (
 // SuiteConfig is a side-by-side benchmark: the same load against each
 // target in turn.
 type SuiteConfig struct {
-	// Targets are target kinds (KindSQLite, ...), run in this order.
+	// Targets are target names (KindSQLite, ..., optionally with
+	// AuditSuffix or NoAuditSuffix), run in this order.
 	Targets []string
+	// NoAudit is TargetOptions.NoAudit.
+	NoAudit bool
 	// PostgresDSN is for the PostgreSQL targets (see Start).
 	PostgresDSN string
 	// Load is the load of every run; its Endpoint, Target and Plan are
@@ -100,8 +103,8 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 
 	rep := &SuiteReport{Machine: ThisMachine()}
 	var tmpl *Template
-	for _, kind := range cfg.Targets {
-		if kind == KindSQLite || kind == KindCeiling {
+	for _, name := range cfg.Targets {
+		if kind, _ := ParseTarget(name, cfg.NoAudit); kind == KindSQLite || kind == KindCeiling {
 			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
 			began := time.Now()
 			tmpl, err = NewTemplate(ctx, m, "")
@@ -119,7 +122,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		}
 		res := TargetResult{Target: kind}
 		progress("target %s: starting", kind)
-		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress})
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, NoAudit: cfg.NoAudit})
 		if err != nil {
 			res.Error = err.Error()
 			progress("target %s: %v", kind, err)
@@ -129,7 +132,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		res.SetupSeconds = t.SetupSeconds
 		l := load
 		l.Target, l.Endpoint, l.Endpoints = kind, "", t.Endpoints
-		l.Wrap = kind == KindCeiling // it stores nothing: a slot may repeat
+		l.Wrap = t.Kind == KindCeiling // it stores nothing: a slot may repeat
 		progress("target %s: %d workers for %s (+%s warm-up) at %s", kind, l.Concurrency, l.Duration, l.Warmup, strings.Join(t.Endpoints, ", "))
 		var stopProfile func() error
 		if cfg.CPUProfile != "" {
@@ -259,13 +262,13 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 	rep := &SuiteReport{Machine: ThisMachine()}
 	var tmpl *Template
 	for _, kind := range cfg.Targets {
-		if kind == KindCeiling {
+		if base, _ := ParseTarget(kind, cfg.NoAudit); base == KindCeiling {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if kind == KindSQLite && tmpl == nil {
+		if base, _ := ParseTarget(kind, cfg.NoAudit); base == KindSQLite && tmpl == nil {
 			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
 			if tmpl, err = NewTemplate(ctx, m, ""); err != nil {
 				return nil, fmt.Errorf("bench: seeding: %w", err)
@@ -273,7 +276,7 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 			defer tmpl.Remove()
 		}
 		progress("growth %s: starting", kind)
-		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, KeepDB: cfg.KeepDB})
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, KeepDB: cfg.KeepDB, NoAudit: cfg.NoAudit})
 		if err != nil {
 			rep.Growth = append(rep.Growth, &GrowthResult{Target: kind, Config: g, Error: err.Error()})
 			progress("growth %s: %v", kind, err)

@@ -42,6 +42,14 @@ type Request struct {
 	// Detail is an attacker-supplied string worth logging (the raw
 	// X-Amz-Target of an unknown operation); the log truncates it.
 	Detail string
+
+	// What the audit log records (Options.Recorder), so that it never
+	// decodes a request again: Input is the operation's input as the
+	// handler decoded it, validated or not (nil when the request never got
+	// that far); Output is the handler's result on success; ErrorMessage is
+	// the message of the error answered.
+	Input, Output any
+	ErrorMessage  string
 }
 
 type requestKey struct{}
@@ -67,10 +75,18 @@ type Observer interface {
 	ObserveRequest(op string, errCode mpmeter.ErrorCode, d time.Duration)
 }
 
+// Recorder hears about every finished request with the request itself and
+// the status answered (the audit log). It must not block: it runs on the
+// request's goroutine before the response is complete.
+type Recorder interface {
+	RecordRequest(r *http.Request, req *Request, status int, d time.Duration)
+}
+
 // Options configure Wrap. Zero values are usable.
 type Options struct {
 	Logger   *slog.Logger // nil: slog.Default()
 	Observer Observer     // nil: none
+	Recorder Recorder     // nil: none
 	// OnPanic answers a request whose handler panicked before writing a
 	// response (the protocol's internal-error envelope) and records the
 	// error code in FromContext(r.Context()). nil: a plain 500.
@@ -115,6 +131,9 @@ func Wrap(next http.Handler, opts Options) http.Handler {
 			if opts.Observer != nil {
 				opts.Observer.ObserveRequest(op, req.ErrorCode, d)
 			}
+			if opts.Recorder != nil {
+				opts.Recorder.RecordRequest(r, req, rw.status(), d)
+			}
 			attrs := []slog.Attr{
 				slog.String("request_id", req.ID), slog.String("op", op),
 				slog.String("account", truncate(req.Caller.AccountID)), slog.String("region", truncate(req.Caller.Region)),
@@ -153,17 +172,27 @@ func truncate(s string) string {
 type responseWriter struct {
 	http.ResponseWriter
 	wroteHeader bool
+	code        int
 }
 
 func (w *responseWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.code = status
+	}
 	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.code = http.StatusOK
+	}
 	w.wroteHeader = true
 	return w.ResponseWriter.Write(b)
 }
+
+// status is the HTTP status sent (0 when nothing was).
+func (w *responseWriter) status() int { return w.code }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -163,6 +163,13 @@ func New(t testing.TB, opts ...Option) *Server {
 	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(func() {
 		hs.Close()
+		// The audit events still queued are written before the store
+		// closes.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("mpmetertest: closing the server: %v", err)
+		}
 		st.Close()
 	})
 	return &Server{Server: srv, URL: hs.URL, Region: Region, Clock: clock, DB: db}
