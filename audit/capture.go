@@ -40,9 +40,14 @@ func Hash(token string) string {
 	return "sha256:" + hex.EncodeToString(sum[:6])
 }
 
+// BeginRequest implements middleware.Recorder: a call has started that
+// RecordRequest will record (Flush waits for it).
+func (r *Recorder) BeginRequest() { r.inflight.Add(1) }
+
 // RecordRequest implements middleware.Recorder: it records one Metering
 // API call from what the awsjson handler reported in req.
 func (r *Recorder) RecordRequest(hr *http.Request, req *middleware.Request, status int, d time.Duration) {
+	defer r.inflight.Add(-1)
 	op := req.Operation
 	if op == "" {
 		op = middleware.UnknownOperation

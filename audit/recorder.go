@@ -109,6 +109,9 @@ type Recorder struct {
 	stop    chan struct{}
 	done    chan struct{}
 	bytes   atomic.Int64
+	// inflight counts the API calls begun and not yet recorded
+	// (BeginRequest, RecordRequest).
+	inflight atomic.Int64
 
 	// closing guards queue the way groupCommitter's does: Record sends
 	// under the read lock, Close sets closed under the write lock, so no
@@ -226,10 +229,19 @@ func (r *Recorder) dropped(reason string, n int) {
 	}
 }
 
-// Flush writes every event queued before it was called, and returns once
-// they are committed (or dropped), or when ctx ends. Tests use it to read
-// the log at once; the server never needs to.
+// Flush waits until no API call is in flight (a call's response can reach
+// its client a moment before the call is recorded), then writes every event
+// queued and returns once they are committed (or dropped), or when ctx
+// ends. Tests use it to read the log at once, between calls; under
+// constant load it may wait for a pause. The server never needs it.
 func (r *Recorder) Flush(ctx context.Context) error {
+	for r.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 	reply := make(chan struct{})
 	select {
 	case r.flushes <- reply:

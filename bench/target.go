@@ -89,8 +89,8 @@ type TargetOptions struct {
 // Target is a running in-process server (or several nodes of one).
 type Target struct {
 	// Name is the target as named (with its suffix), Kind its kind.
-	Name      string
-	Kind      string
+	Name string
+	Kind string
 	// Audit says whether the servers record the audit log.
 	Audit     bool
 	Endpoints []string

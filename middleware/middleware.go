@@ -75,10 +75,13 @@ type Observer interface {
 	ObserveRequest(op string, errCode mpmeter.ErrorCode, d time.Duration)
 }
 
-// Recorder hears about every finished request with the request itself and
-// the status answered (the audit log). It must not block: it runs on the
-// request's goroutine before the response is complete.
+// Recorder hears about every request (the audit log): BeginRequest when it
+// starts, RecordRequest with the request itself and the status answered
+// when it ends (a large response may have reached the client by then, so
+// BeginRequest lets the recorder know a call is still to be recorded). Both
+// must not block: they run on the request's goroutine.
 type Recorder interface {
+	BeginRequest()
 	RecordRequest(r *http.Request, req *Request, status int, d time.Duration)
 }
 
@@ -105,6 +108,9 @@ func Wrap(next http.Handler, opts Options) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if opts.Recorder != nil {
+			opts.Recorder.BeginRequest()
+		}
 		req := &Request{ID: uuid.NewString()}
 		w.Header().Set(RequestIDHeader, req.ID)
 		r = r.WithContext(NewContext(r.Context(), req))
@@ -112,6 +118,9 @@ func Wrap(next http.Handler, opts Options) http.Handler {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					if opts.Recorder != nil { // the client went away; the call still happened
+						opts.Recorder.RecordRequest(r, req, rw.status(), time.Since(start))
+					}
 					panic(p)
 				}
 				logger.Error("panic serving request", "request_id", req.ID, "op", operation(req), "panic", fmt.Sprint(p))

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
@@ -173,6 +175,27 @@ func New(t testing.TB, opts ...Option) *Server {
 		st.Close()
 	})
 	return &Server{Server: srv, URL: hs.URL, Region: Region, Clock: clock, DB: db}
+}
+
+// AuditEvents writes the audit events still queued and returns every event
+// matching f (all pages; f.Limit and f.Cursor are ignored). It fails the
+// test when the audit log is off.
+func (s *Server) AuditEvents(t testing.TB, f mpmeter.AuditFilter) []mpmeter.AuditEvent {
+	t.Helper()
+	if s.Audit == nil {
+		t.Fatal("mpmetertest: the audit log is off (server.Config.AuditOff)")
+	}
+	if err := s.Audit.Flush(context.Background()); err != nil {
+		t.Fatalf("mpmetertest: flushing the audit log: %v", err)
+	}
+	events := []mpmeter.AuditEvent{}
+	for ev, err := range audit.All(context.Background(), s.Store, f) {
+		if err != nil {
+			t.Fatalf("mpmetertest: reading the audit log: %v", err)
+		}
+		events = append(events, ev)
+	}
+	return events
 }
 
 // CredentialsURL is the container credentials endpoint of a workload: what
