@@ -15,7 +15,7 @@ import (
 	"github.com/mpmeter/mpmeter/sqlstore"
 )
 
-func openStore(t *testing.T) *sqlstore.Store {
+func openStore(t testing.TB) *sqlstore.Store {
 	t.Helper()
 	st, err := sqlstore.Open(t.Context(), filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
