@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +70,13 @@ type TargetResult struct {
 	VsCeiling map[string]float64 `json:"vs_ceiling,omitempty"`
 	// CPUProfile is the file the run's CPU profile went to.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// AuditWriteShare is, with the audit log on, the share of the first
+	// node's database write time (warm-up included) that went to audit
+	// batches: mpmeter_audit_flush_seconds over it plus
+	// mpmeter_store_commit_seconds. On SQLite's one writer it is about
+	// what the audit log costs in records/s, measured within one run, so
+	// it holds however busy the machine is.
+	AuditWriteShare *float64 `json:"audit_write_share,omitempty"`
 }
 
 // prepare returns what both RunSuite and RunGrowth start from: the
@@ -149,6 +159,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 				err = perr
 			}
 		}
+		if t.Audit {
+			res.AuditWriteShare = auditWriteShare(ctx, t.Endpoint())
+		}
 		t.Stop()
 		if err != nil {
 			res.Error = err.Error()
@@ -163,6 +176,43 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 	}
 	rep.compare()
 	return rep, ctx.Err()
+}
+
+// auditWriteShare reads a server's metrics: audit batch write time over all
+// write time (nil when they cannot be read).
+func auditWriteShare(ctx context.Context, endpoint string) *float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var auditSum, commitSum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "mpmeter_audit_flush_seconds_sum":
+			auditSum = v
+		case "mpmeter_store_commit_seconds_sum":
+			commitSum = v
+		}
+	}
+	if auditSum+commitSum == 0 {
+		return nil
+	}
+	share := auditSum / (auditSum + commitSum)
+	return &share
 }
 
 // compare fills each result's VsCeiling.
@@ -238,6 +288,14 @@ func (s *SuiteReport) WriteText(w io.Writer) error {
 				r.Target, o.Op, r.Report.Concurrency, Num(o.RequestsPerSec), recordsCell(o),
 				o.Latency.P50, o.Latency.P99, o.Latency.Max, Counts(o.ErrorTypes), Counts(o.Statuses), ratio, MiB(r.Report.PeakRSSBytes))
 		}
+	}
+	for _, r := range s.Results {
+		if r.AuditWriteShare != nil {
+			fmt.Fprintf(&b, "\n%s: audit batches took %.1f%% of the database write time (mpmeter_audit_flush_seconds / (that + mpmeter_store_commit_seconds)).", r.Target, 100**r.AuditWriteShare)
+		}
+	}
+	if bytes.Contains(b.Bytes(), []byte("audit batches took")) {
+		b.WriteString("\n")
 	}
 	_, err := w.Write(b.Bytes())
 	return err
