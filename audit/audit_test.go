@@ -52,8 +52,8 @@ func TestRedact(t *testing.T) {
 	in := map[string]any{
 		"AccessKey": map[string]any{"Id": "AKIAX", "Secret": "s3cret", "SessionToken": "sess-value-1", "CredentialsToken": "ct"},
 		"Token":     "reg-token", "ClientToken": "idem-1", "AdminToken": "adm-value-1",
-		"Keys":      []any{map[string]any{"PrivateKeyPem": "-----BEGIN", "Version": 2}},
-		"Name":      "Seller \"quoted\" {not a key}",
+		"Keys": []any{map[string]any{"PrivateKeyPem": "-----BEGIN", "Version": 2}},
+		"Name": "Seller \"quoted\" {not a key}",
 	}
 	got := string(audit.Redact(in, 1<<20))
 	for _, secret := range []string{"s3cret", "sess-value-1", `"ct"`, "reg-token", "adm-value-1", "BEGIN"} {
