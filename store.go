@@ -110,7 +110,9 @@ type Store interface {
 
 	// PutAuditEvents stores audit events in one transaction: all or none.
 	// An event whose EventID is stored already is skipped, so a batch can
-	// be retried. Events must have an EventID.
+	// be retried. Events must have an EventID; RequestParameters and
+	// ResponseElements must be valid JSON or empty (audit.Redact writes
+	// them so).
 	PutAuditEvents(ctx context.Context, events []AuditEvent) error
 	// AuditEvents returns one page of the events matching f, in f's order
 	// (EventTime, then EventID), at most f.Limit of them; Next continues

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -75,9 +76,23 @@ func (r *Recorder) RecordRequest(hr *http.Request, req *middleware.Request, stat
 		ev.RequestParameters = encode(meteringParameters(req.Input), MaxParametersBytes, !knownMetering(req.Input))
 	}
 	if req.ErrorCode == "" && req.Output != nil {
-		ev.ResponseElements = encode(meteringResponse(req.Output), MaxResponseBytes, !knownMetering(req.Output))
+		ev.ResponseElements = response(req)
 	}
 	r.Record(hr.Context(), ev)
+}
+
+// response is the event's responseElements: the response body the client
+// got, copied and renamed in place, when it holds nothing to redact (every
+// Metering output but RegisterUsage's); otherwise the output redacted and
+// marshalled.
+func response(req *middleware.Request) json.RawMessage {
+	_, signed := req.Output.(*mpmeter.RegisterUsageOutput)
+	if signed || !knownMetering(req.Output) || len(req.OutputJSON) == 0 || len(req.OutputJSON) > MaxResponseBytes {
+		return encode(meteringResponse(req.Output), MaxResponseBytes, !knownMetering(req.Output))
+	}
+	b := bytes.Clone(req.OutputJSON)
+	lowerKeys(b)
+	return b
 }
 
 // meteringParameters returns what of a Metering API input may be recorded:

@@ -195,13 +195,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, req, err)
 		return
 	}
-	req.Output = out
 	body, err := json.Marshal(out)
 	if err != nil {
-		req.Output = nil
 		h.writeError(w, req, fmt.Errorf("encoding %s output: %w", req.Operation, err))
 		return
 	}
+	req.Output, req.OutputJSON = out, body
 	writeJSON(w, http.StatusOK, body)
 }
 
@@ -309,7 +308,7 @@ func WriteError(w http.ResponseWriter, e *mpmeter.Error) {
 // the request's middleware.Request: middleware.Options.OnPanic.
 func WriteInternalError(w http.ResponseWriter, r *http.Request) {
 	req := middleware.FromContext(r.Context())
-	req.ErrorCode, req.ErrorMessage, req.Output = mpmeter.CodeInternalServiceError, internalMessage, nil
+	req.ErrorCode, req.ErrorMessage, req.Output, req.OutputJSON = mpmeter.CodeInternalServiceError, internalMessage, nil, nil
 	WriteError(w, &mpmeter.Error{Code: mpmeter.CodeInternalServiceError, Message: internalMessage})
 }
 

@@ -323,7 +323,7 @@ func Start(ctx context.Context, name, dsn string, m *seed.File, opts TargetOptio
 			// processes would, and its own metrics fed by the store's
 			// commit observer, as in mpmeter serve.
 			m := metrics.New()
-			st, startErr = sqlstore.Open(ctx, db, sqlstore.WithCommitObserver(m.ObserveCommit))
+			st, startErr = sqlstore.Open(ctx, db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithAuditWriteObserver(m.ObserveAuditWrite))
 			if startErr != nil {
 				return
 			}

@@ -46,10 +46,13 @@ type Request struct {
 	// What the audit log records (Options.Recorder), so that it never
 	// decodes a request again: Input is the operation's input as the
 	// handler decoded it, validated or not (nil when the request never got
-	// that far); Output is the handler's result on success; ErrorMessage is
-	// the message of the error answered.
+	// that far); Output is the handler's result on success (OutputJSON its
+	// encoding); ErrorMessage is the message of the error answered.
 	Input, Output any
 	ErrorMessage  string
+	// OutputJSON is Output as the client got it (the response body), so
+	// the audit log need not marshal it again; read-only.
+	OutputJSON []byte
 }
 
 type requestKey struct{}

@@ -149,7 +149,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	// error still shows up.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := metrics.New()
-	st, err := sqlstore.Open(context.Background(), db, sqlstore.WithCommitObserver(m.ObserveCommit))
+	st, err := sqlstore.Open(context.Background(), db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithAuditWriteObserver(m.ObserveAuditWrite))
 	if err != nil {
 		t.Fatalf("mpmetertest: opening the store: %v", err)
 	}

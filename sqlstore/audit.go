@@ -86,7 +86,7 @@ func (s *Store) PutAuditEvents(ctx context.Context, events []mpmeter.AuditEvent)
 			return fmt.Errorf("sqlstore: PutAuditEvents: event %d has no EventID", i)
 		}
 		ev.EventTime = fromMS(ms(ev.EventTime)) // as it will be read back
-		b, err := json.Marshal(&ev)
+		b, err := marshalAuditEvent(ev)
 		if err == nil {
 			b, err = deflate(b)
 		}
@@ -96,7 +96,9 @@ func (s *Store) PutAuditEvents(ctx context.Context, events []mpmeter.AuditEvent)
 		args = append(args, ms(ev.EventTime), ev.EventID, ev.EventSource, ev.EventName,
 			ev.UserIdentity.AccountID, ev.RequestID, ev.ErrorCode, b)
 	}
-	return s.write(ctx, "PutAuditEvents", func(w *txn) error {
+	var began time.Time
+	err := s.write(ctx, "PutAuditEvents", func(w *txn) error {
+		began = time.Now()
 		for start := 0; start < len(events); start += auditChunk {
 			n := min(auditChunk, len(events)-start)
 			chunk := args[start*auditFields : (start+n)*auditFields]
@@ -112,6 +114,47 @@ func (s *Store) PutAuditEvents(ctx context.Context, events []mpmeter.AuditEvent)
 		}
 		return nil
 	})
+	if err == nil && s.auditObserver != nil {
+		s.auditObserver(len(events), time.Since(began))
+	}
+	return err
+}
+
+// rawMembers is how json.Marshal writes an event without its parameters
+// and response: marshalAuditEvent puts them in its place.
+const rawMembers = `"requestParameters":null,"responseElements":null`
+
+// marshalAuditEvent is json.Marshal(ev) without scanning the parameters
+// and response again: json.Marshal validates and compacts every RawMessage,
+// which for a 25-record BatchMeterUsage was most of the audit writer's CPU.
+// They must be valid JSON (audit.Redact writes them so); an empty one is
+// null. The rest of the event is marshalled as usual, and the two members
+// spliced in where it wrote them: inside a JSON string every quote is
+// escaped, so the first bare occurrence of rawMembers is theirs.
+func marshalAuditEvent(ev mpmeter.AuditEvent) ([]byte, error) {
+	params, resp := ev.RequestParameters, ev.ResponseElements
+	ev.RequestParameters, ev.ResponseElements = nil, nil
+	head, err := json.Marshal(&ev)
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.Index(head, []byte(rawMembers))
+	if i < 0 {
+		return nil, fmt.Errorf("sqlstore: the event's JSON has no %s", rawMembers)
+	}
+	if len(params) == 0 {
+		params = json.RawMessage("null")
+	}
+	if len(resp) == 0 {
+		resp = json.RawMessage("null")
+	}
+	out := make([]byte, 0, len(head)+len(params)+len(resp))
+	out = append(out, head[:i]...)
+	out = append(out, `"requestParameters":`...)
+	out = append(out, params...)
+	out = append(out, `,"responseElements":`...)
+	out = append(out, resp...)
+	return append(out, head[i+len(rawMembers):]...), nil
 }
 
 // AuditEvents implements mpmeter.Store. The time index orders every page;

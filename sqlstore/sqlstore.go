@@ -45,6 +45,7 @@ type config struct {
 	busyTimeout      time.Duration
 	noGroupCommit    bool
 	commitObserver   func(records int, d time.Duration)
+	auditObserver    func(events int, d time.Duration)
 }
 
 // WithoutGroupCommit makes every SQLite RecordUsage call its own
@@ -56,6 +57,13 @@ func WithoutGroupCommit() Option { return func(c *config) { c.noGroupCommit = tr
 // records it wrote and how long it took (metrics).
 func WithCommitObserver(f func(records int, d time.Duration)) Option {
 	return func(c *config) { c.commitObserver = f }
+}
+
+// WithAuditWriteObserver makes f hear about every PutAuditEvents
+// transaction: how many events and how long it held the database (from
+// BEGIN to COMMIT; on SQLite, time the one writer spent on the audit log).
+func WithAuditWriteObserver(f func(events int, d time.Duration)) Option {
+	return func(c *config) { c.auditObserver = f }
 }
 
 // WithPoolSize sets the most connections the store opens: for PostgreSQL the
@@ -107,6 +115,7 @@ type Store struct {
 	// (SQLite only; nil otherwise).
 	group          *groupCommitter
 	commitObserver func(records int, d time.Duration)
+	auditObserver  func(events int, d time.Duration)
 
 	closeOnce sync.Once
 	closeErr  error

@@ -156,7 +156,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	// listener has shut down. Its commit observer feeds the server's
 	// metrics.
 	m := metrics.New()
-	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit))
+	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithAuditWriteObserver(m.ObserveAuditWrite))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
