@@ -73,12 +73,37 @@ func (r *Recorder) RecordRequest(hr *http.Request, req *middleware.Request, stat
 		ev.ReadOnly = in.DryRun != nil && *in.DryRun
 	}
 	if req.Input != nil {
-		ev.RequestParameters = encode(meteringParameters(req.Input), MaxParametersBytes, !knownMetering(req.Input))
+		ev.RequestParameters = parameters(req)
 	}
 	if req.ErrorCode == "" && req.Output != nil {
 		ev.ResponseElements = response(req)
 	}
 	r.Record(hr.Context(), ev)
+}
+
+// parameters is the event's requestParameters: the request body as sent,
+// copied and renamed in place, when it decoded into an input that holds
+// nothing to redact and nothing to cut (every Metering input but
+// ResolveCustomer's, at most MaxRecordsKept records, at most
+// MaxParametersBytes); otherwise the decoded input redacted, cut and
+// marshalled. The body decoded, so it is JSON; it may carry members the
+// model does not know, which the decoder ignored.
+func parameters(req *middleware.Request) json.RawMessage {
+	raw := req.InputJSON
+	ok := len(raw) > 0 && len(raw) <= MaxParametersBytes
+	switch in := req.Input.(type) {
+	case *mpmeter.BatchMeterUsageInput:
+		ok = ok && len(in.UsageRecords) <= MaxRecordsKept
+	case *mpmeter.MeterUsageInput, *mpmeter.RegisterUsageInput:
+	default:
+		ok = false
+	}
+	if !ok {
+		return encode(meteringParameters(req.Input), MaxParametersBytes, !knownMetering(req.Input))
+	}
+	b := bytes.Clone(bytes.TrimSpace(raw))
+	lowerKeys(b)
+	return b
 }
 
 // response is the event's responseElements: the response body the client

@@ -263,6 +263,7 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request) (any, error) {
 	if err := decode(body, in); err != nil {
 		return nil, err
 	}
+	req.InputJSON = body
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}

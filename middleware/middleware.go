@@ -50,9 +50,11 @@ type Request struct {
 	// encoding); ErrorMessage is the message of the error answered.
 	Input, Output any
 	ErrorMessage  string
-	// OutputJSON is Output as the client got it (the response body), so
-	// the audit log need not marshal it again; read-only.
-	OutputJSON []byte
+	// InputJSON is the request body Input was decoded from, set once it
+	// decoded; OutputJSON is Output as the client got it (the response
+	// body). The audit log copies them instead of marshalling again;
+	// read-only.
+	InputJSON, OutputJSON []byte
 }
 
 type requestKey struct{}
