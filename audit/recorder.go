@@ -7,7 +7,7 @@
 // response, marshalled once) and hands it to a bounded queue without
 // blocking; when the queue is full the event is dropped and counted
 // (mpmeter_audit_dropped_total). One goroutine per Recorder drains the queue
-// and writes batches with Store.PutAuditEvents: every FlushInterval (250
+// and writes batches with Store.PutAuditEvents: every FlushInterval (500
 // ms) or as soon as BatchSize events are waiting, so the log is at most
 // about FlushInterval plus one write behind the API. Close writes
 // everything queued before it returns.
@@ -70,7 +70,7 @@ const (
 const (
 	DefaultQueueSize     = 16384
 	DefaultQueueBytes    = 64 << 20
-	DefaultFlushInterval = 250 * time.Millisecond
+	DefaultFlushInterval = 500 * time.Millisecond
 	DefaultBatchSize     = 1024
 	DefaultPurgeInterval = 10 * time.Minute
 	// DefaultRetention is mpmeter serve's --audit-retention.
