@@ -118,6 +118,21 @@ type Store interface {
 	// SetClockOffset stores the virtual service clock's offset.
 	SetClockOffset(ctx context.Context, d time.Duration) error
 
+	// PutAuditEvents stores audit events in one transaction: all or none.
+	// An event whose EventID is stored already is skipped, so a batch can
+	// be retried. Events must have an EventID; RequestParameters and
+	// ResponseElements must be valid JSON or empty (audit.Redact writes
+	// them so).
+	PutAuditEvents(ctx context.Context, events []AuditEvent) error
+	// AuditEvents returns one page of the events matching f, in f's order
+	// (EventTime, then EventID), at most f.Limit of them; Next continues
+	// it. A malformed f.Cursor is an error wrapping ErrInvalidCursor.
+	AuditEvents(ctx context.Context, f AuditFilter) (AuditPage, error)
+	// PurgeAuditEvents deletes at most limit of the oldest events with
+	// EventTime before before, in one short transaction, and returns how
+	// many it deleted; callers repeat until it returns fewer than limit.
+	PurgeAuditEvents(ctx context.Context, before time.Time, limit int) (int, error)
+
 	// Close releases the database. Calls after Close fail.
 	Close() error
 }

@@ -38,7 +38,8 @@
 // Request ids, panic recovery, the access log and metrics are the
 // middleware's (package middleware); the handler reports the operation it
 // resolved (a table key, never the raw target), the caller and the error code
-// to it through middleware.FromContext.
+// to it through middleware.FromContext, and, for the audit log, the decoded
+// input, the output and the error message.
 package awsjson
 
 import (
@@ -408,6 +409,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, req, wire, fmt.Errorf("encoding %s output in CBOR: %w", req.Operation, err))
 			return
 		}
+		req.Output = out // the audit log encodes it as JSON itself
 		rpcv2cbor.WriteOutput(w, body)
 		return
 	}
@@ -416,6 +418,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, req, wire, fmt.Errorf("encoding %s output: %w", req.Operation, err))
 		return
 	}
+	req.Output, req.OutputJSON = out, body
 	writeJSON(w, http.StatusOK, body)
 }
 
@@ -512,12 +515,16 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (an
 
 	// 6. Validate: decode, then the model's constraints and cross-field rules.
 	in := operation.newInput()
+	req.Input = in // for the audit log: what was decoded, valid or not
 	if wire.cbor {
 		if err := h.cbor.Decode(body, in); err != nil {
 			return nil, err
 		}
 	} else if err := decode(body, in); err != nil {
 		return nil, err
+	}
+	if !wire.cbor {
+		req.InputJSON = body // the audit log copies it as it was sent
 	}
 	if err := in.Validate(); err != nil {
 		return nil, err
@@ -584,7 +591,7 @@ func (h *Handler) writeError(w http.ResponseWriter, req *middleware.Request, wir
 			e = &mpmeter.Error{Code: mpmeter.CodeServiceUnavailable, Message: "The service is unavailable. Retry your request."}
 		}
 	}
-	req.ErrorCode = e.Code
+	req.ErrorCode, req.ErrorMessage = e.Code, e.Message
 	if wire.cbor {
 		h.cbor.WriteError(w, status(e), wire.namespace, e)
 		return
@@ -617,7 +624,8 @@ func WriteError(w http.ResponseWriter, e *mpmeter.Error) {
 // WriteInternalError answers InternalServiceErrorException and records it in
 // the request's middleware.Request: middleware.Options.OnPanic.
 func WriteInternalError(w http.ResponseWriter, r *http.Request) {
-	middleware.FromContext(r.Context()).ErrorCode = mpmeter.CodeInternalServiceError
+	req := middleware.FromContext(r.Context())
+	req.ErrorCode, req.ErrorMessage, req.Output, req.OutputJSON = mpmeter.CodeInternalServiceError, internalMessage, nil, nil
 	WriteError(w, &mpmeter.Error{Code: mpmeter.CodeInternalServiceError, Message: internalMessage})
 }
 

@@ -121,11 +121,11 @@ func Growth(ctx context.Context, t *Target, load Config, g GrowthConfig, progres
 	g.defaults(t.Kind)
 	say := func(format string, args ...any) {
 		if progress != nil {
-			fmt.Fprintf(progress, "  [growth %s] "+format+"\n", append([]any{t.Kind}, args...)...)
+			fmt.Fprintf(progress, "  [growth %s] "+format+"\n", append([]any{t.Name}, args...)...)
 		}
 	}
-	res := &GrowthResult{Target: t.Kind, Config: g}
-	load.Target, load.Endpoint, load.Endpoints = t.Kind, "", t.Endpoints
+	res := &GrowthResult{Target: t.Name, Config: g}
+	load.Target, load.Endpoint, load.Endpoints = t.Name, "", t.Endpoints
 	if err := load.defaults(); err != nil {
 		return nil, err
 	}

@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +19,11 @@ import (
 // SuiteConfig is a side-by-side benchmark: the same load against each
 // target in turn.
 type SuiteConfig struct {
-	// Targets are target kinds (KindSQLite, ...), run in this order.
+	// Targets are target names (KindSQLite, ..., optionally with
+	// AuditSuffix or NoAuditSuffix), run in this order.
 	Targets []string
+	// NoAudit is TargetOptions.NoAudit.
+	NoAudit bool
 	// PostgresDSN is for the PostgreSQL targets (see Start).
 	PostgresDSN string
 	// Load is the load of every run; its Endpoint, Target and Plan are
@@ -64,6 +70,13 @@ type TargetResult struct {
 	VsCeiling map[string]float64 `json:"vs_ceiling,omitempty"`
 	// CPUProfile is the file the run's CPU profile went to.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// AuditWriteShare is, with the audit log on, the share of the first
+	// node's database write time (warm-up included) that went to audit
+	// batches: mpmeter_audit_store_write_seconds over it plus
+	// mpmeter_store_commit_seconds (both BEGIN to COMMIT). On SQLite's one
+	// writer it bounds what the audit log takes from the usage writes,
+	// measured within one run, so it holds however busy the machine is.
+	AuditWriteShare *float64 `json:"audit_write_share,omitempty"`
 }
 
 // prepare returns what both RunSuite and RunGrowth start from: the
@@ -100,8 +113,8 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 
 	rep := &SuiteReport{Machine: ThisMachine()}
 	var tmpl *Template
-	for _, kind := range cfg.Targets {
-		if kind == KindSQLite || kind == KindCeiling {
+	for _, name := range cfg.Targets {
+		if kind, _ := ParseTarget(name, cfg.NoAudit); kind == KindSQLite || kind == KindCeiling {
 			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
 			began := time.Now()
 			tmpl, err = NewTemplate(ctx, m, "")
@@ -119,7 +132,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		}
 		res := TargetResult{Target: kind}
 		progress("target %s: starting", kind)
-		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress})
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, NoAudit: cfg.NoAudit})
 		if err != nil {
 			res.Error = err.Error()
 			progress("target %s: %v", kind, err)
@@ -129,7 +142,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		res.SetupSeconds = t.SetupSeconds
 		l := load
 		l.Target, l.Endpoint, l.Endpoints = kind, "", t.Endpoints
-		l.Wrap = kind == KindCeiling // it stores nothing: a slot may repeat
+		l.Wrap = t.Kind == KindCeiling // it stores nothing: a slot may repeat
 		progress("target %s: %d workers for %s (+%s warm-up) at %s", kind, l.Concurrency, l.Duration, l.Warmup, strings.Join(t.Endpoints, ", "))
 		var stopProfile func() error
 		if cfg.CPUProfile != "" {
@@ -146,6 +159,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 				err = perr
 			}
 		}
+		if t.Audit {
+			res.AuditWriteShare = auditWriteShare(ctx, t.Endpoint())
+		}
 		t.Stop()
 		if err != nil {
 			res.Error = err.Error()
@@ -160,6 +176,43 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 	}
 	rep.compare()
 	return rep, ctx.Err()
+}
+
+// auditWriteShare reads a server's metrics: audit batch write time over all
+// write time (nil when they cannot be read).
+func auditWriteShare(ctx context.Context, endpoint string) *float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var auditSum, commitSum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "mpmeter_audit_store_write_seconds_sum":
+			auditSum = v
+		case "mpmeter_store_commit_seconds_sum":
+			commitSum = v
+		}
+	}
+	if auditSum+commitSum == 0 {
+		return nil
+	}
+	share := auditSum / (auditSum + commitSum)
+	return &share
 }
 
 // compare fills each result's VsCeiling.
@@ -236,6 +289,14 @@ func (s *SuiteReport) WriteText(w io.Writer) error {
 				o.Latency.P50, o.Latency.P99, o.Latency.Max, Counts(o.ErrorTypes), Counts(o.Statuses), ratio, MiB(r.Report.PeakRSSBytes))
 		}
 	}
+	for _, r := range s.Results {
+		if r.AuditWriteShare != nil {
+			fmt.Fprintf(&b, "\n%s: audit batches held the database writer %.1f%% of its write time (mpmeter_audit_store_write_seconds / (that + mpmeter_store_commit_seconds)).", r.Target, 100**r.AuditWriteShare)
+		}
+	}
+	if bytes.Contains(b.Bytes(), []byte("audit batches held")) {
+		b.WriteString("\n")
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -259,13 +320,13 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 	rep := &SuiteReport{Machine: ThisMachine()}
 	var tmpl *Template
 	for _, kind := range cfg.Targets {
-		if kind == KindCeiling {
+		if base, _ := ParseTarget(kind, cfg.NoAudit); base == KindCeiling {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if kind == KindSQLite && tmpl == nil {
+		if base, _ := ParseTarget(kind, cfg.NoAudit); base == KindSQLite && tmpl == nil {
 			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
 			if tmpl, err = NewTemplate(ctx, m, ""); err != nil {
 				return nil, fmt.Errorf("bench: seeding: %w", err)
@@ -273,7 +334,7 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 			defer tmpl.Remove()
 		}
 		progress("growth %s: starting", kind)
-		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, KeepDB: cfg.KeepDB})
+		t, err := Start(ctx, kind, cfg.PostgresDSN, m, TargetOptions{Dir: cfg.Dir, Template: tmpl, Progress: cfg.Progress, KeepDB: cfg.KeepDB, NoAudit: cfg.NoAudit})
 		if err != nil {
 			rep.Growth = append(rep.Growth, &GrowthResult{Target: kind, Config: g, Error: err.Error()})
 			progress("growth %s: %v", kind, err)

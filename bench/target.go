@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/mpmeter/mpmeter"
@@ -38,8 +39,31 @@ const (
 	KindCeiling = "ceiling"
 )
 
+// Target name suffixes: a target named "sqlite:noaudit" is the sqlite
+// target with the audit log off, "sqlite:audit" with it on, whatever
+// TargetOptions.NoAudit says; back-to-back A/B runs name both.
+const (
+	AuditSuffix   = ":audit"
+	NoAuditSuffix = ":noaudit"
+)
+
+// ParseTarget splits a target name into its kind and whether its servers
+// record the audit log: as mpmeter serve does (on) unless noAudit, the
+// ceiling never (it stores nothing), a suffix overriding both.
+func ParseTarget(name string, noAudit bool) (kind string, audit bool) {
+	switch {
+	case strings.HasSuffix(name, AuditSuffix):
+		return strings.TrimSuffix(name, AuditSuffix), true
+	case strings.HasSuffix(name, NoAuditSuffix):
+		return strings.TrimSuffix(name, NoAuditSuffix), false
+	}
+	return name, !noAudit && name != KindCeiling
+}
+
 // TargetOptions tune Start.
 type TargetOptions struct {
+	// NoAudit switches the servers' audit log off (see ParseTarget).
+	NoAudit bool
 	// Dir is where SQLite targets put their temporary directory; empty
 	// means the system's temporary directory. It should be a real disk:
 	// the benchmark measures durable commits.
@@ -64,7 +88,11 @@ type TargetOptions struct {
 
 // Target is a running in-process server (or several nodes of one).
 type Target struct {
-	Kind      string
+	// Name is the target as named (with its suffix), Kind its kind.
+	Name string
+	Kind string
+	// Audit says whether the servers record the audit log.
+	Audit     bool
 	Endpoints []string
 	// Store is the first node's store (for checks and the growth
 	// pre-fill).
@@ -189,7 +217,8 @@ func (t *Template) copyTo(path string) error {
 //
 // Servers run with pprof label side=server (the load generator's workers
 // carry side=client), so a CPU profile of a run splits the two.
-func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptions) (_ *Target, err error) {
+func Start(ctx context.Context, name, dsn string, m *seed.File, opts TargetOptions) (_ *Target, err error) {
+	kind, withAudit := ParseTarget(name, opts.NoAudit)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
@@ -198,17 +227,17 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 	}
 	progress := func(format string, args ...any) {
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "  [%s] "+format+"\n", append([]any{kind}, args...)...)
+			fmt.Fprintf(opts.Progress, "  [%s] "+format+"\n", append([]any{name}, args...)...)
 		}
 	}
-	t := &Target{Kind: kind}
+	t := &Target{Name: name, Kind: kind, Audit: withAudit}
 	defer func() {
 		if err != nil {
 			t.Stop()
 		}
 	}()
 	began := time.Now()
-	cfg := server.Config{Logger: opts.Logger}
+	cfg := server.Config{Logger: opts.Logger, AuditOff: !withAudit}
 	var db string // what the nodes' stores open
 	nodes := 1
 	switch kind {
@@ -294,7 +323,7 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 			// processes would, and its own metrics fed by the store's
 			// commit observer, as in mpmeter serve.
 			m := metrics.New()
-			st, startErr = sqlstore.Open(ctx, db, sqlstore.WithCommitObserver(m.ObserveCommit))
+			st, startErr = sqlstore.Open(ctx, db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithAuditWriteObserver(m.ObserveAuditWrite))
 			if startErr != nil {
 				return
 			}
@@ -326,6 +355,7 @@ func Start(ctx context.Context, kind, dsn string, m *seed.File, opts TargetOptio
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			hs.Shutdown(ctx)
+			srv.Close(ctx) // the audit events still queued
 			st.Close()
 		})
 		if t.Store == nil {

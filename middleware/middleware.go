@@ -42,6 +42,19 @@ type Request struct {
 	// Detail is an attacker-supplied string worth logging (the raw
 	// X-Amz-Target of an unknown operation); the log truncates it.
 	Detail string
+
+	// What the audit log records (Options.Recorder), so that it never
+	// decodes a request again: Input is the operation's input as the
+	// handler decoded it, validated or not (nil when the request never got
+	// that far); Output is the handler's result on success (OutputJSON its
+	// encoding); ErrorMessage is the message of the error answered.
+	Input, Output any
+	ErrorMessage  string
+	// InputJSON is the request body Input was decoded from, set once it
+	// decoded; OutputJSON is Output as the client got it (the response
+	// body). The audit log copies them instead of marshalling again;
+	// read-only.
+	InputJSON, OutputJSON []byte
 }
 
 type requestKey struct{}
@@ -67,10 +80,21 @@ type Observer interface {
 	ObserveRequest(op string, errCode mpmeter.ErrorCode, d time.Duration)
 }
 
+// Recorder hears about every request (the audit log): BeginRequest when it
+// starts, RecordRequest with the request itself and the status answered
+// when it ends (a large response may have reached the client by then, so
+// BeginRequest lets the recorder know a call is still to be recorded). Both
+// must not block: they run on the request's goroutine.
+type Recorder interface {
+	BeginRequest()
+	RecordRequest(r *http.Request, req *Request, status int, d time.Duration)
+}
+
 // Options configure Wrap. Zero values are usable.
 type Options struct {
 	Logger   *slog.Logger // nil: slog.Default()
 	Observer Observer     // nil: none
+	Recorder Recorder     // nil: none
 	// OnPanic answers a request whose handler panicked before writing a
 	// response (the protocol's internal-error envelope) and records the
 	// error code in FromContext(r.Context()). nil: a plain 500.
@@ -89,6 +113,9 @@ func Wrap(next http.Handler, opts Options) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if opts.Recorder != nil {
+			opts.Recorder.BeginRequest()
+		}
 		req := &Request{ID: uuid.NewString()}
 		w.Header().Set(RequestIDHeader, req.ID)
 		r = r.WithContext(NewContext(r.Context(), req))
@@ -96,6 +123,9 @@ func Wrap(next http.Handler, opts Options) http.Handler {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					if opts.Recorder != nil { // the client went away; the call still happened
+						opts.Recorder.RecordRequest(r, req, rw.status(), time.Since(start))
+					}
 					panic(p)
 				}
 				logger.Error("panic serving request", "request_id", req.ID, "op", operation(req), "panic", fmt.Sprint(p))
@@ -114,6 +144,9 @@ func Wrap(next http.Handler, opts Options) http.Handler {
 			op := operation(req)
 			if opts.Observer != nil {
 				opts.Observer.ObserveRequest(op, req.ErrorCode, d)
+			}
+			if opts.Recorder != nil {
+				opts.Recorder.RecordRequest(r, req, rw.status(), d)
 			}
 			attrs := []slog.Attr{
 				slog.String("request_id", req.ID), slog.String("op", op),
@@ -153,17 +186,27 @@ func truncate(s string) string {
 type responseWriter struct {
 	http.ResponseWriter
 	wroteHeader bool
+	code        int
 }
 
 func (w *responseWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.code = status
+	}
 	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.code = http.StatusOK
+	}
 	w.wroteHeader = true
 	return w.ResponseWriter.Write(b)
 }
+
+// status is the HTTP status sent (0 when nothing was).
+func (w *responseWriter) status() int { return w.code }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seal"
 	"github.com/mpmeter/mpmeter/seed"
@@ -172,6 +174,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	// Secrets are encrypted at rest as in production, under KDF parameters
 	// cheap enough for a server per test.
 	st, err := sqlstore.Open(context.Background(), db, sqlstore.WithCommitObserver(m.ObserveCommit),
+		sqlstore.WithAuditWriteObserver(m.ObserveAuditWrite),
 		sqlstore.WithKeyEncryptionKey(KeyEncryptionKey), sqlstore.WithKDFParams(TestKDFParams()))
 	if err != nil {
 		t.Fatalf("mpmetertest: opening the store: %v", err)
@@ -188,9 +191,37 @@ func New(t testing.TB, opts ...Option) *Server {
 	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(func() {
 		hs.Close()
+		// The audit events still queued are written before the store
+		// closes.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("mpmetertest: closing the server: %v", err)
+		}
 		st.Close()
 	})
 	return &Server{Server: srv, URL: hs.URL, Region: Region, Clock: clock, DB: db}
+}
+
+// AuditEvents writes the audit events still queued and returns every event
+// matching f (all pages; f.Limit and f.Cursor are ignored). It fails the
+// test when the audit log is off.
+func (s *Server) AuditEvents(t testing.TB, f mpmeter.AuditFilter) []mpmeter.AuditEvent {
+	t.Helper()
+	if s.Audit == nil {
+		t.Fatal("mpmetertest: the audit log is off (server.Config.AuditOff)")
+	}
+	if err := s.Audit.Flush(context.Background()); err != nil {
+		t.Fatalf("mpmetertest: flushing the audit log: %v", err)
+	}
+	events := []mpmeter.AuditEvent{}
+	for ev, err := range audit.All(context.Background(), s.Store, f) {
+		if err != nil {
+			t.Fatalf("mpmetertest: reading the audit log: %v", err)
+		}
+		events = append(events, ev)
+	}
+	return events
 }
 
 // CredentialsURL is the container credentials endpoint of a workload: what

@@ -107,6 +107,38 @@ for op in BatchMeterUsage MeterUsage ResolveCustomer; do
 	} >>"$ops"
 done
 
+# The audit log's cost: BatchMeterUsage on SQLite with it off and on, back
+# to back, three times (the order alternates so drifting load on the machine
+# hits both alike).
+audit_args=(--targets sqlite:noaudit,sqlite:audit,sqlite:noaudit,sqlite:audit,sqlite:noaudit,sqlite:audit --mix BatchMeterUsage=1 --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
+echo "== audit A/B: mpmeter-bench ${audit_args[*]}" >&2
+if [ ! -s "$res/audit.json" ]; then
+	"$bench" "${audit_args[@]}" --json "$res/audit.json" >"$res/audit.txt"
+	echo "$source_line" >"$res/audit.source"
+fi
+{
+	echo "### The audit log (BatchMeterUsage on SQLite, off and on)"
+	echo
+	echo '```sh'
+	echo "mpmeter-bench ${audit_args[*]}"
+	echo '```'
+	echo
+	echo "Source: $(cat "$res/audit.source" 2>/dev/null || echo "$source_line")."
+	echo
+	"$bench" --render "$res/audit.json" | grep '^|\|audit batches'
+	echo
+	python3 - "$res/audit.json" <<'PY'
+import json, sys
+rs = [r for r in json.load(open(sys.argv[1]))["results"] if r.get("report")]
+rate = lambda r: r["report"]["ops"][0]["records_per_sec"]
+pairs = [(rate(a), rate(b)) for a, b in zip(rs[0::2], rs[1::2]) if a["target"].endswith(":noaudit") and b["target"].endswith(":audit")]
+if pairs:
+    ratios = sorted(b / a for a, b in pairs)
+    print("Audit on over off, pair by pair: " + ", ".join(f"{100*r:.0f}%" for r in ratios) + f"; median {100*ratios[len(ratios)//2]:.0f}%.")
+    print()
+PY
+} >>"$ops"
+
 # CPU profiles of the BatchMeterUsage runs (sqlite and ceiling).
 prof_args=(--targets sqlite,ceiling --mix BatchMeterUsage=1 --duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
 echo "== profiles: mpmeter-bench ${prof_args[*]} --cpuprofile cpu.out" >&2

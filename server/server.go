@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/internal/buildinfo"
 	"github.com/mpmeter/mpmeter/keys"
@@ -36,7 +37,7 @@ type Config struct {
 	// Store is the store the server runs on, already open (sqlstore.Open;
 	// with sqlstore.WithKeyEncryptionKey it encrypts secrets at rest).
 	// The caller owns it: it closes it after the server is done (after
-	// http.Server.Shutdown); New and Server never close it. New wraps it in
+	// http.Server.Shutdown and Server.Close); New and Server never close it. New wraps it in
 	// the marketplace read cache (storecache, see CacheTTL), so this
 	// process's writes go through Server.Store, which the cache sees.
 	Store mpmeter.Store
@@ -100,6 +101,18 @@ type Config struct {
 	// (awsjson.Options); 0 means awsjson's default.
 	MaxBodyBytesInFlight int64
 
+	// AuditOff switches the audit log off (serve --audit=false): no call
+	// is recorded. Otherwise every API call is (package audit).
+	AuditOff bool
+	// AuditRetention is how long audit events are kept, by the service
+	// clock; 0 keeps them forever (serve's --audit-retention defaults to
+	// audit.DefaultRetention).
+	AuditRetention time.Duration
+	// AuditFlushInterval and AuditQueueSize tune the audit writer; 0 means
+	// audit.DefaultFlushInterval and audit.DefaultQueueSize.
+	AuditFlushInterval time.Duration
+	AuditQueueSize     int
+
 	Logger *slog.Logger
 }
 
@@ -118,6 +131,9 @@ type Server struct {
 	Credentials *workloadcreds.Issuer
 	Handler     http.Handler
 	Logger      *slog.Logger
+	// Audit records every call (nil when Config.AuditOff). Close flushes
+	// it. The admin API records its calls with Audit.AdminMiddleware.
+	Audit *audit.Recorder
 	// SeedSummary says what the seed put in the store.
 	SeedSummary seed.Summary
 	// Health answers GET /healthz (also on cmd/mpmeter's admin listener).
@@ -200,9 +216,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		apiOpts.Limiter = limiter
 	}
 	api := awsjson.NewHandler(s.Service, verifier, apiOpts)
+	wrapOpts := middleware.Options{Logger: cfg.Logger, Observer: s.Metrics, OnPanic: awsjson.WriteInternalError}
+	if !cfg.AuditOff {
+		// Last: nothing after it can fail, so New never leaves a writer
+		// running behind an error.
+		s.Audit, err = audit.New(audit.Config{
+			Store: st, Clock: cfg.Clock, Observer: s.Metrics, Logger: cfg.Logger,
+			Retention: cfg.AuditRetention, FlushInterval: cfg.AuditFlushInterval, QueueSize: cfg.AuditQueueSize,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		wrapOpts.Recorder = s.Audit
+	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/", middleware.Wrap(api, middleware.Options{Logger: cfg.Logger, Observer: s.Metrics, OnPanic: awsjson.WriteInternalError}))
+	mux.Handle("/", middleware.Wrap(api, wrapOpts))
 	if cfg.Build == (buildinfo.Info{}) {
 		cfg.Build = buildinfo.Read(buildinfo.Info{})
 	}
@@ -231,6 +260,16 @@ func healthHandler(build buildinfo.Info) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	})
+}
+
+// Close stops what the server runs in the background: it writes the audit
+// events still queued. Call it after the HTTP server has shut down (no
+// request in flight) and before closing the store; ctx bounds the wait.
+func (s *Server) Close(ctx context.Context) error {
+	if s.Audit == nil {
+		return nil
+	}
+	return s.Audit.Close(ctx)
 }
 
 // servePublicKey answers GET /keys/public/{version} (a number, optionally

@@ -116,7 +116,7 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
 
-	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver}
+	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver, auditObserver: cfg.auditObserver}
 	if !cfg.noGroupCommit {
 		s.group = newGroupCommitter(s)
 	}

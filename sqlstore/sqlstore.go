@@ -48,6 +48,7 @@ type config struct {
 	commitObserver   func(records int, d time.Duration)
 	keyEncryptionKey string
 	kdfParams        *seal.Params
+	auditObserver    func(events int, d time.Duration)
 }
 
 // WithoutGroupCommit makes every SQLite RecordUsage call its own
@@ -59,6 +60,13 @@ func WithoutGroupCommit() Option { return func(c *config) { c.noGroupCommit = tr
 // records it wrote and how long it took (metrics).
 func WithCommitObserver(f func(records int, d time.Duration)) Option {
 	return func(c *config) { c.commitObserver = f }
+}
+
+// WithAuditWriteObserver makes f hear about every PutAuditEvents
+// transaction: how many events and how long it held the database (from
+// BEGIN to COMMIT; on SQLite, time the one writer spent on the audit log).
+func WithAuditWriteObserver(f func(events int, d time.Duration)) Option {
+	return func(c *config) { c.auditObserver = f }
 }
 
 // WithPoolSize sets the most connections the store opens: for PostgreSQL the
@@ -102,11 +110,15 @@ type Store struct {
 	// Open: for SQLite, wdb's one connection is busy inside a transaction
 	// when a statement is needed).
 	inserts [insertChunk]*sql.Stmt
+	// auditInsert inserts auditChunk audit events (prepared on wdb, as
+	// inserts).
+	auditInsert *sql.Stmt
 
 	// group folds concurrent RecordUsage calls into one transaction
 	// (SQLite only; nil otherwise).
 	group          *groupCommitter
 	commitObserver func(records int, d time.Duration)
+	auditObserver  func(events int, d time.Duration)
 
 	// sealer seals secrets at rest; nil: stored as given (secrets.go).
 	sealer   *seal.Sealer
@@ -149,7 +161,7 @@ func (s *Store) Close() error {
 			s.group.close()
 		}
 		var errs []error
-		for _, st := range append(append(s.wst[:], s.rst[:]...), s.inserts[:]...) {
+		for _, st := range append(append(append(s.wst[:], s.rst[:]...), s.inserts[:]...), s.auditInsert) {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
@@ -197,6 +209,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		s.inserts[n-1] = st
 	}
+	st, err := s.wdb.PrepareContext(ctx, s.d.rebind(insertAuditSQL(auditChunk)))
+	if err != nil {
+		return fmt.Errorf("sqlstore: prepare the audit insert: %w", err)
+	}
+	s.auditInsert = st
 	return nil
 }
 

@@ -7,8 +7,8 @@
 // by other processes on the same database (other nodes, the CLI) are seen
 // within the TTL. Only found rows are cached: a key, customer or license
 // created anywhere is usable as soon as it is committed. Usage records,
-// idempotency tokens, registration tokens, entitlements, signing keys and
-// the clock are never cached.
+// idempotency tokens, registration tokens, entitlements, signing keys, the
+// clock and the audit log are never cached.
 package storecache
 
 import (
@@ -278,6 +278,21 @@ func (s *Store) ClockOffset(ctx context.Context) (time.Duration, error) {
 // SetClockOffset implements mpmeter.Store.
 func (s *Store) SetClockOffset(ctx context.Context, d time.Duration) error {
 	return s.under.SetClockOffset(ctx, d)
+}
+
+// PutAuditEvents implements mpmeter.Store: the audit log is never cached.
+func (s *Store) PutAuditEvents(ctx context.Context, events []mpmeter.AuditEvent) error {
+	return s.under.PutAuditEvents(ctx, events)
+}
+
+// AuditEvents implements mpmeter.Store.
+func (s *Store) AuditEvents(ctx context.Context, f mpmeter.AuditFilter) (mpmeter.AuditPage, error) {
+	return s.under.AuditEvents(ctx, f)
+}
+
+// PurgeAuditEvents implements mpmeter.Store.
+func (s *Store) PurgeAuditEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.under.PurgeAuditEvents(ctx, before, limit)
 }
 
 // Close implements mpmeter.Store.

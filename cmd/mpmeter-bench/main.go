@@ -62,7 +62,8 @@ MPMETER_BENCH_POSTGRES_DSN) or from --config FILE.
 // run is the command, with its environment passed in for tests.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("mpmeter-bench", flag.ContinueOnError)
-	targets := fs.String("targets", "", "comma-separated targets: sqlite, postgres, postgres2 (two nodes on one database), ceiling (default sqlite,ceiling, plus postgres when a DSN is given)")
+	targets := fs.String("targets", "", "comma-separated targets: sqlite, postgres, postgres2 (two nodes on one database), ceiling (default sqlite,ceiling, plus postgres when a DSN is given); a suffix :audit or :noaudit turns the target's audit log on or off (e.g. sqlite:noaudit,sqlite:audit for an A/B run)")
+	withAudit := fs.Bool("audit", true, "servers record the audit log, as mpmeter serve does by default (the ceiling never does); a target's :audit/:noaudit suffix overrides it")
 	pgDSN := fs.String("postgres-dsn", "", "PostgreSQL server URL for the postgres targets; each run creates (and drops) a database bench_<random> there")
 	duration := fs.Duration("duration", 10*time.Second, "measured time per target (and per growth checkpoint)")
 	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before each measurement, not counted")
@@ -187,6 +188,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cfg := bench.SuiteConfig{
 			Targets: splitList(list), PostgresDSN: *pgDSN, Load: load, Seed: m,
 			Dir: *dir, CPUProfile: *cpuProfile, Progress: progress, KeepDB: *growthKeep,
+			NoAudit: !*withAudit,
 		}
 		if *growth > 0 {
 			if *jsonPath != "" {

@@ -4,6 +4,7 @@
 //	mpmeter keys public --version N [--db ...]
 //	mpmeter keys rotate [--db ...]
 //	mpmeter clock show | set TIME | advance DURATION | reset [--db ...]
+//	mpmeter audit list|export [filters] [--db ...]
 //	mpmeter seed check FILE
 //	mpmeter seed demo
 //	mpmeter version [--json]
@@ -50,6 +51,7 @@ Usage:
   mpmeter keys public --version N    print a RegisterUsage public key (PEM)
   mpmeter keys rotate                add a new signing key version
   mpmeter clock show|set T|advance D|reset   the virtual service clock (shared by every node)
+  mpmeter audit list|export          the audit log: every API call (filters: mpmeter audit -h)
   mpmeter seed check FILE            validate a seed file
   mpmeter seed demo                  print the built-in demo seed
   mpmeter version                    print the version, commit and build date
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return versionCommand(args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheckCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "audit":
+		return auditCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/limits"
@@ -35,7 +36,8 @@ import (
 type serveConfig struct {
 	listen, db, seedPath, logLevel, logFormat, keyEncryptionKey string
 	adminListen, regions                                        string
-	demo, pprof                                                 bool
+	demo, pprof, audit                                          bool
+	auditRetention                                              time.Duration
 	usageWindow, futureTolerance, tokenTTL, clientTokenTTL      time.Duration
 	maxSkew, shutdownTimeout, cacheTTL                          time.Duration
 	credentialsTTL                                              time.Duration
@@ -73,6 +75,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", storecache.DefaultTTL, "how long marketplace rows changed by another node or process may be served from memory")
 	fs.StringVar(&c.adminListen, "admin-listen", "", "address of the admin listener (/metrics, /healthz, and /debug/pprof with --pprof); empty: none")
 	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
+	fs.BoolVar(&c.audit, "audit", true, "record every API call in the audit log (mpmeter audit list)")
+	fs.DurationVar(&c.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit events are kept (0: forever)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM before closing what is left")
@@ -94,6 +98,9 @@ func (c *serveConfig) validate() error {
 	if c.credentialsTTL < workloadcreds.MinTTL {
 		errs = append(errs, fmt.Errorf("--credentials-ttl must be at least %s (credentials are renewed %s before they expire), got %s",
 			workloadcreds.MinTTL, workloadcreds.RenewBefore, c.credentialsTTL))
+	}
+	if c.auditRetention < 0 {
+		errs = append(errs, fmt.Errorf("--audit-retention must not be negative (0 keeps events forever)"))
 	}
 	if c.futureTolerance < 0 {
 		errs = append(errs, fmt.Errorf("--future-tolerance must not be negative"))
@@ -206,7 +213,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	// listener has shut down. Its commit observer feeds the server's
 	// metrics.
 	m := metrics.New()
-	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithKeyEncryptionKey(c.keyEncryptionKey))
+	st, err := sqlstore.Open(ctx, c.db, sqlstore.WithCommitObserver(m.ObserveCommit), sqlstore.WithAuditWriteObserver(m.ObserveAuditWrite), sqlstore.WithKeyEncryptionKey(c.keyEncryptionKey))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
@@ -244,6 +251,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		RateLimit:            c.rateLimit,
 		CacheTTL:             c.cacheTTL,
 		RateBurst:            c.rateBurst,
+		AuditOff:             !c.audit,
+		AuditRetention:       c.auditRetention,
 		Logger:               logger,
 		MetricsOnAPI:         c.metricsOnAPI,
 		MaxBodyBytesInFlight: c.maxBodyMemory,
@@ -251,6 +260,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	// After the listeners have shut down (the deferred returns below run
+	// first) and before the store closes: the audit events still queued
+	// are written.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			logger.Error("audit log: events lost at shutdown", "err", err)
+		}
+	}()
 
 	tlsConfig, err := c.tlsConfig()
 	if err != nil {
