@@ -186,7 +186,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		s.inserts[n-1] = st
 	}
-	return nil
+	return s.backfill(ctx)
 }
 
 // txn is one write transaction. Statements are bound to it on first use and
