@@ -75,10 +75,6 @@ type Store interface {
 	// AccessKeys lists the access keys matching f by id (revoked and
 	// expired ones too).
 	AccessKeys(ctx context.Context, f AccessKeyFilter, p Page) ([]AccessKey, error)
-	// AccessKeyVersion returns the stored version of the access key with
-	// this id: one narrow read, with which a cache checks that the key it
-	// holds (secret, revocation) is still the stored one.
-	AccessKeyVersion(ctx context.Context, id string) (int64, error)
 	// Products lists products by code, each with its dimensions.
 	Products(ctx context.Context, p Page) ([]Product, error)
 	// SubscriptionByAgreement returns the subscription with this agreement

@@ -66,16 +66,6 @@ func scanAccessKey(row interface{ Scan(...any) error }) (mpmeter.AccessKey, erro
 	return k, nil
 }
 
-// AccessKeyVersion returns the stored version of the access key with this
-// id.
-func (s *Store) AccessKeyVersion(ctx context.Context, id string) (int64, error) {
-	var v int64
-	if err := s.rst[rAccessKeyVersion].QueryRowContext(ctx, id).Scan(&v); err != nil {
-		return 0, readErr(ctx, err, "access key %q", id)
-	}
-	return v, nil
-}
-
 // Product returns the product with this code, its dimensions in the order
 // they were put.
 func (s *Store) Product(ctx context.Context, code string) (mpmeter.Product, error) {

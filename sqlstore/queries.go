@@ -71,7 +71,6 @@ const (
 	rRecordByDedupKey
 	rRecordByID
 	rGetToken
-	rAccessKeyVersion
 	numReadStmts
 )
 
@@ -104,7 +103,6 @@ var readSQL = [numReadStmts]string{
 	rSubscriptionsOf: `SELECT ` + subscriptionColumns + ` FROM subscriptions
 		WHERE account_id = ? AND product_code = ? ORDER BY created_at_ms, license_arn`,
 	rRegistrationToken: `SELECT ` + registrationTokenColumns + ` FROM registration_tokens WHERE token = ?`,
-	rAccessKeyVersion:  `SELECT version FROM access_keys WHERE id = ?`,
 	rSigningKeys: `SELECT version, private_key_pem, public_key_pem, created_at_ms
 		FROM signing_keys ORDER BY version`,
 	// PreviewUsage reads what RecordUsage would find, on the read pool.
