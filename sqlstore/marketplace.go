@@ -225,6 +225,7 @@ func (s *Store) PutAccount(ctx context.Context, a mpmeter.Account) error {
 			insert: `INSERT INTO accounts (id, name) VALUES (?, ?)`, insertArgs: []any{a.ID, a.Name},
 			set: `name = ?`, setArgs: []any{a.Name},
 			upsertSet: `name = excluded.name`,
+			changed:   distinct("accounts", "name"),
 		})
 	})
 }
@@ -263,6 +264,9 @@ func (s *Store) PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error {
 				expires_at_ms = excluded.expires_at_ms,
 				credentials_token = excluded.credentials_token,
 				revoked_at_ms = COALESCE(access_keys.revoked_at_ms, excluded.revoked_at_ms)`,
+			changed: distinct("access_keys", "secret", "account_id", "workload_id", "workload_platform", "workload_region",
+				"session_token", "expires_at_ms", "credentials_token") +
+				` OR (access_keys.revoked_at_ms IS NULL AND excluded.revoked_at_ms IS NOT NULL)`,
 		})
 	})
 }
@@ -272,6 +276,23 @@ func (s *Store) PutAccessKey(ctx context.Context, k mpmeter.AccessKey) error {
 // must exist (a foreign key); a dimension named twice is an error.
 func (s *Store) PutProduct(ctx context.Context, p mpmeter.Product) error {
 	return s.write(ctx, "PutProduct", func(w *txn) error {
+		if p.Version == 0 {
+			// The seed's put of what is stored already writes nothing, so
+			// the version says "changed" only when something changed.
+			rows, err := w.tx.QueryContext(w.ctx, w.s.d.rebind(`SELECT `+productColumns+`
+				FROM products p LEFT JOIN product_dimensions d ON d.product_code = p.code
+				WHERE p.code = ? ORDER BY d.position`), p.Code)
+			if err != nil {
+				return err
+			}
+			stored, err := scanProducts(rows)
+			if err != nil {
+				return err
+			}
+			if len(stored) == 1 && sameProduct(stored[0], p) {
+				return nil
+			}
+		}
 		// An upsert, not INSERT OR REPLACE: replacing would delete the row,
 		// which the subscriptions' foreign keys forbid.
 		concurrent := 0
@@ -286,6 +307,7 @@ func (s *Store) PutProduct(ctx context.Context, p mpmeter.Product) error {
 			setArgs:    []any{p.SellerAccountID, p.Type, concurrent},
 			upsertSet: `seller_account_id = excluded.seller_account_id, type = excluded.type,
 				concurrent_agreements = excluded.concurrent_agreements`,
+			changed: "TRUE", // an unchanged product was returned above
 		})
 		if err != nil {
 			return err
@@ -344,6 +366,7 @@ func (s *Store) PutSubscription(ctx context.Context, sub mpmeter.Subscription) e
 				free_trial = excluded.free_trial,
 				ended_at_ms = CASE WHEN excluded.status = 'active' THEN NULL
 					ELSE COALESCE(subscriptions.ended_at_ms, excluded.ended_at_ms) END`,
+			changed: distinct("subscriptions", "account_id", "product_code", "customer_identifier", "status", "offer_id", "free_trial"),
 		})
 	})
 }
@@ -377,6 +400,37 @@ type versionedPut struct {
 	set        string // for UPDATE table SET <set>, version = version + 1
 	setArgs    []any
 	upsertSet  string // for ON CONFLICT (key) DO UPDATE SET <upsertSet>, reading excluded.*
+	// changed is true when the upsert changes the stored row (an upsert
+	// of what is stored keeps the version: applying a seed again changes
+	// nothing).
+	changed string
+}
+
+// distinct is the SQL condition "some of cols differ between the stored
+// row of table and the excluded (proposed) one", NULL-safe.
+func distinct(table string, cols ...string) string {
+	var b strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteString(table + "." + c + " IS DISTINCT FROM excluded." + c)
+	}
+	return b.String()
+}
+
+// sameProduct reports whether stored (as read) is what p would store.
+func sameProduct(stored, p mpmeter.Product) bool {
+	if stored.SellerAccountID != p.SellerAccountID || stored.Type != p.Type || stored.ConcurrentAgreements != p.ConcurrentAgreements ||
+		len(stored.Dimensions) != len(p.Dimensions) {
+		return false
+	}
+	for i, d := range p.Dimensions {
+		if stored.Dimensions[i] != d || stored.DimensionDetails[d] != p.DimensionDetails[d] {
+			return false
+		}
+	}
+	return true
 }
 
 // putVersioned writes one row as mpmeter.Store's versioned writes say:
@@ -390,7 +444,8 @@ func (w *txn) putVersioned(version int64, p versionedPut) error {
 	var err error
 	switch {
 	case version == 0:
-		res, err = w.exec(p.insert+` ON CONFLICT (`+p.key+`) DO UPDATE SET `+p.upsertSet+`, version = `+p.table+`.version + 1`, p.insertArgs...)
+		_, err = w.exec(p.insert+` ON CONFLICT (`+p.key+`) DO UPDATE SET `+p.upsertSet+`,
+			version = CASE WHEN `+p.changed+` THEN `+p.table+`.version + 1 ELSE `+p.table+`.version END`, p.insertArgs...)
 		return err
 	case version == mpmeter.CreateOnly:
 		res, err = w.exec(p.insert+` ON CONFLICT (`+p.key+`) DO NOTHING`, p.insertArgs...)
