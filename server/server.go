@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/admin"
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/keys"
 	"github.com/mpmeter/mpmeter/metrics"
@@ -82,6 +85,12 @@ type Config struct {
 	// (1 hour), the least is workloadcreds.MinTTL (30 minutes).
 	CredentialsTTL time.Duration
 
+	// AdminToken is the admin API's bearer token; empty turns the admin
+	// API off (every /admin/ path answers 404).
+	AdminToken string
+	// AdminRoutes register more areas' admin operations (audit, usage).
+	AdminRoutes []func(api huma.API)
+
 	Logger *slog.Logger
 }
 
@@ -98,6 +107,9 @@ type Server struct {
 	// Credentials serves workloads' temporary credentials (mounted at
 	// workloadcreds.Pattern).
 	Credentials *workloadcreds.Issuer
+	// Admin is the admin API (mounted at /admin/, on the API listener and
+	// the admin listener).
+	Admin *admin.API
 	Handler     http.Handler
 	Logger      *slog.Logger
 	// SeedSummary says what the seed put in the store.
@@ -173,6 +185,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		apiOpts.Limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.WallClock)
 	}
 	api := awsjson.NewHandler(s.Service, verifier, apiOpts)
+	s.Admin, err = admin.New(admin.Config{
+		Token:           cfg.AdminToken,
+		Store:           st,
+		Clock:           cfg.Clock,
+		Keys:            s.Keys,
+		RevocationDelay: revocationDelay(cfg.Store, cfg.CacheTTL),
+		TokenTTL:        cfg.TokenTTL,
+		Routes:          cfg.AdminRoutes,
+		Logger:          cfg.Logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/", middleware.Wrap(api, middleware.Options{Logger: cfg.Logger, Observer: s.Metrics, OnPanic: awsjson.WriteInternalError}))
@@ -183,8 +208,25 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /keys/public/{version}", s.servePublicKey)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.Handle(workloadcreds.Pattern, s.Credentials)
+	mux.Handle("/admin/", s.Admin)
 	s.Handler = mux
 	return s, nil
+}
+
+// revocationDelay is how long an admin revoke waits before it answers: the
+// cache TTL of every node that may hold the key (see admin.Config). A
+// SQLite database serves one process, whose own cache the revoke clears at
+// once; a PostgreSQL one is shared by nodes that must all have dropped the
+// key, which they have once the TTL has passed (every node needs the same
+// --cache-ttl).
+func revocationDelay(st mpmeter.Store, ttl time.Duration) time.Duration {
+	if d, ok := st.(interface{ Dialect() string }); ok && d.Dialect() == "sqlite" {
+		return 0
+	}
+	if ttl <= 0 {
+		ttl = storecache.DefaultTTL
+	}
+	return ttl
 }
 
 // servePublicKey answers GET /keys/public/{version} (a number, optionally
