@@ -2,7 +2,6 @@ package admin_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -504,5 +503,3 @@ func TestClockAndSigningKeys(t *testing.T) {
 	st, b = call(t, fixed.URL, token, http.MethodPost, "/admin/v1/clock/reset", nil, nil)
 	wantError(t, st, b, http.StatusConflict, "clock_not_settable")
 }
-
-var _ = context.Background
