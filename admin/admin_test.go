@@ -148,15 +148,15 @@ type product struct {
 }
 
 type subscription struct {
-	AgreementID        string `json:"agreement_id"`
-	AccountID          string `json:"account_id"`
-	CustomerIdentifier string `json:"customer_identifier"`
-	LicenseArn         string `json:"license_arn"`
-	OfferID            string `json:"offer_id"`
-	FreeTrial          bool   `json:"free_trial"`
-	Status             string `json:"status"`
+	AgreementID        string     `json:"agreement_id"`
+	AccountID          string     `json:"account_id"`
+	CustomerIdentifier string     `json:"customer_identifier"`
+	LicenseArn         string     `json:"license_arn"`
+	OfferID            string     `json:"offer_id"`
+	FreeTrial          bool       `json:"free_trial"`
+	Status             string     `json:"status"`
 	EndTime            *time.Time `json:"end_time"`
-	Version            int64 `json:"version"`
+	Version            int64      `json:"version"`
 }
 
 type issued struct {

@@ -109,9 +109,9 @@ type Server struct {
 	Credentials *workloadcreds.Issuer
 	// Admin is the admin API (mounted at /admin/, on the API listener and
 	// the admin listener).
-	Admin *admin.API
-	Handler     http.Handler
-	Logger      *slog.Logger
+	Admin   *admin.API
+	Handler http.Handler
+	Logger  *slog.Logger
 	// SeedSummary says what the seed put in the store.
 	SeedSummary seed.Summary
 }
