@@ -11,6 +11,8 @@ import (
 type Account struct {
 	ID   string // 12 digits
 	Name string
+	// Version is the stored row's version (see Versioned writes in Store).
+	Version int64
 }
 
 // AccessKey is a credential an account signs requests with: a long-term key
@@ -34,7 +36,16 @@ type AccessKey struct {
 	// same account and workload from the container credentials endpoint;
 	// empty means the workload cannot. A secret.
 	CredentialsToken string
+	// RevokedAt is when the key was revoked (service clock); zero while it
+	// works. Revocation is final: a revoked key never signs again, and a
+	// later put cannot clear it.
+	RevokedAt time.Time
+	// Version is the stored row's version (see Versioned writes in Store).
+	Version int64
 }
+
+// Revoked reports whether k has been revoked.
+func (k AccessKey) Revoked() bool { return !k.RevokedAt.IsZero() }
 
 // Temporary reports whether k is temporary credentials (it has a session
 // token).
@@ -82,6 +93,39 @@ type Product struct {
 	// CustomerIdentifier, and usage names the customer by
 	// CustomerAWSAccountId and LicenseArn only.
 	ConcurrentAgreements bool
+	// DimensionDetails holds the optional description, unit and price of
+	// Dimensions, keyed by dimension name; a dimension without any has no
+	// entry. (A map beside the names, rather than a slice of structs, so the
+	// many readers of Dimensions stay as they are.)
+	DimensionDetails map[string]DimensionDetails
+	// Version is the stored row's version (see Versioned writes in Store).
+	Version int64
+}
+
+// DimensionDetails is what a listing says about one metering dimension
+// beyond its name. Every field is optional.
+type DimensionDetails struct {
+	Description string
+	// Unit is what one unit of quantity is ("Users", "GB", "Hrs").
+	Unit string
+	// PricePerUnit is a decimal string in USD ("0.05"), exact: it is never
+	// parsed into a float.
+	PricePerUnit string
+}
+
+// Dimension is a dimension's name with its details.
+type Dimension struct {
+	Name string
+	DimensionDetails
+}
+
+// DimensionList returns p's dimensions in order, with their details.
+func (p Product) DimensionList() []Dimension {
+	out := make([]Dimension, len(p.Dimensions))
+	for i, name := range p.Dimensions {
+		out[i] = Dimension{Name: name, DimensionDetails: p.DimensionDetails[name]}
+	}
+	return out
 }
 
 // HasDimension reports whether name is one of p's dimensions.
@@ -109,7 +153,20 @@ type Subscription struct {
 	CustomerIdentifier string
 	LicenseArn         string
 	Status             string // one of the Subscription constants
-	CreatedAt          time.Time
+	// CreatedAt is the agreement's start time.
+	CreatedAt time.Time
+	// AgreementID is the agreement's id (agmt-...), stable for its life;
+	// stores fill in AgreementIDFor(LicenseArn) when a put leaves it empty.
+	AgreementID string
+	// OfferID is the offer the buyer accepted (offer-...); optional.
+	OfferID string
+	// FreeTrial marks an agreement made under a free-trial offer.
+	FreeTrial bool
+	// EndedAt is when the subscription was last cancelled or expired; zero
+	// while it is active.
+	EndedAt time.Time
+	// Version is the stored row's version (see Versioned writes in Store).
+	Version int64
 }
 
 // Active reports whether s allows metering.
@@ -118,6 +175,9 @@ func (s Subscription) Active() bool { return s.Status == SubscriptionActive }
 // RegistrationToken is what the buyer's browser posts to a SaaS seller's
 // fulfillment URL; ResolveCustomer turns it into the subscription's identity.
 type RegistrationToken struct {
+	// ID names the token without revealing it (RegistrationTokenID of
+	// Token); stores fill it in on read.
+	ID          string
 	Token       string
 	AccountID   string
 	ProductCode string

@@ -154,8 +154,13 @@ var (
 	ErrNotFound = errors.New("mpmeter: not found")
 	// ErrIdempotencyConflict: a client token was reused with other parameters.
 	ErrIdempotencyConflict = errors.New("mpmeter: idempotency token reused with different parameters")
-	// ErrExists: a create-only row (a signing key version) exists already.
+	// ErrExists: a create-only row (a signing key version, a CreateOnly put)
+	// exists already, or a put would give a row a unique value (a customer
+	// identifier) another row has.
 	ErrExists = errors.New("mpmeter: already exists")
+	// ErrConflict: a versioned put named a version the row no longer has
+	// (someone else changed it since it was read).
+	ErrConflict = errors.New("mpmeter: version conflict")
 )
 
 // ErrNoSuchKeyVersion is what a TokenSigner returns (wrapped) for a key

@@ -13,6 +13,7 @@ import (
 //     nothing else uses it.
 //   - ErrIdempotencyConflict from RecordUsage and ErrExists from
 //     AddSigningKey, as documented there.
+//   - ErrExists, ErrConflict and ErrNotFound from versioned puts (below).
 //   - A context error when ctx ends first; nothing was committed.
 //   - Any other error means the database failed (unreachable, disk full,
 //     corrupt, a constraint the caller should have prevented). Callers treat
@@ -21,6 +22,26 @@ import (
 //     where the outcome cannot be known — it was committed and a retry finds
 //     it (dedup keys and idempotency tokens make every write safe to retry).
 //     A store never reports success for a write it did not commit durably.
+//
+// Versioned writes: Account, AccessKey, Product and Subscription carry a
+// Version, the number of writes their row has had (1 after the first). A
+// Put's Version says what it expects:
+//   - 0: create or overwrite, whatever is stored (the seed's idempotent
+//     upsert);
+//   - CreateOnly: create; a row with the same key is ErrExists;
+//   - n > 0: update the row only if its version is still n; another version
+//     is ErrConflict, no row ErrNotFound. So two read-modify-write updates
+//     racing each other cannot both win: one gets ErrConflict, never a lost
+//     write.
+//
+// Every successful put bumps the stored version. A failed put changes
+// nothing. A unique value another row holds (a subscription's customer
+// identifier) is ErrExists for CreateOnly and versioned puts.
+//
+// Lists take a Page and return items in their key's order (accounts by id,
+// access keys by id, products by code, subscriptions by agreement id,
+// registration tokens by id), so a cursor (the last key seen) pages through
+// them stably while rows are added.
 //
 // Implementations are safe for concurrent use.
 type Store interface {
@@ -47,19 +68,45 @@ type Store interface {
 	// RegistrationToken returns the registration token with this value.
 	RegistrationToken(ctx context.Context, token string) (RegistrationToken, error)
 
-	// PutAccount creates or updates an account by id.
+	// Account returns the account with this id.
+	Account(ctx context.Context, id string) (Account, error)
+	// Accounts lists accounts by id.
+	Accounts(ctx context.Context, p Page) ([]Account, error)
+	// AccessKeys lists the access keys matching f by id (revoked and
+	// expired ones too).
+	AccessKeys(ctx context.Context, f AccessKeyFilter, p Page) ([]AccessKey, error)
+	// Products lists products by code, each with its dimensions.
+	Products(ctx context.Context, p Page) ([]Product, error)
+	// SubscriptionByAgreement returns the subscription with this agreement
+	// id.
+	SubscriptionByAgreement(ctx context.Context, agreementID string) (Subscription, error)
+	// Subscriptions lists the subscriptions matching f by agreement id.
+	Subscriptions(ctx context.Context, f SubscriptionFilter, p Page) ([]Subscription, error)
+	// RegistrationTokenByID returns the registration token whose ID
+	// (RegistrationTokenID) is id.
+	RegistrationTokenByID(ctx context.Context, id string) (RegistrationToken, error)
+	// RegistrationTokens lists registration tokens by ID.
+	RegistrationTokens(ctx context.Context, p Page) ([]RegistrationToken, error)
+
+	// PutAccount creates or updates an account by id (a versioned write).
 	PutAccount(ctx context.Context, a Account) error
-	// PutAccessKey creates or updates an access key by id. Its account must
-	// exist.
+	// PutAccessKey creates or updates an access key by id (a versioned
+	// write). Its account must exist. A stored RevokedAt is kept: a put
+	// cannot un-revoke a key.
 	PutAccessKey(ctx context.Context, k AccessKey) error
 	// PutProduct creates or updates a product by code, replacing its
-	// dimensions. Its seller account must exist.
+	// dimensions and their details (a versioned write). Its seller account
+	// must exist.
 	PutProduct(ctx context.Context, p Product) error
-	// PutSubscription creates or updates a subscription by license ARN. A
-	// CustomerIdentifier already used by another subscription of the same
-	// product is an error. CreatedAt is kept from the first put.
+	// PutSubscription creates or updates a subscription by license ARN (a
+	// versioned write). A CustomerIdentifier already used by another
+	// subscription of the same product is an error. CreatedAt and
+	// AgreementID are kept from the first put (an empty AgreementID becomes
+	// AgreementIDFor(LicenseArn)). A Version-0 put of an active status clears
+	// EndedAt, of another status keeps a stored EndedAt.
 	PutSubscription(ctx context.Context, s Subscription) error
-	// PutRegistrationToken creates or updates a registration token by value.
+	// PutRegistrationToken creates or updates a registration token by value
+	// (unversioned: tokens are issued, not edited). Its ID is derived.
 	PutRegistrationToken(ctx context.Context, t RegistrationToken) error
 	// PutEntitlements replaces the entitlements of the subscription with
 	// this license ARN (which must exist) by ents, in one transaction; nil

@@ -115,7 +115,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	}
 	if want := (mpmeter.AccessKey{ID: "AKIAEXAMPLEEC2000001", Secret: "ec2-secret", AccountID: "444455556666",
 		Workload:         &mpmeter.Workload{ID: "i-0123456789abcdef0", Platform: "ec2", Region: "us-east-1"},
-		CredentialsToken: "demo-ec2-credentials-token"}); !reflect.DeepEqual(k, want) {
+		CredentialsToken: "demo-ec2-credentials-token", Version: 1}); !reflect.DeepEqual(k, want) {
 		t.Errorf("AccessKey = %+v, want %+v", k, want)
 	}
 	if k, err := st.AccessKey(ctx, "AKIAEXAMPLESELLER001"); err != nil || k.Workload != nil || k.AccountID != "111122223333" || k.Secret != "seller-secret" {
@@ -125,7 +125,7 @@ func TestApplyDemoIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (mpmeter.Product{Code: "otherprod1", SellerAccountID: "777788889999", Type: "saas", Dimensions: []string{"users"}}); !reflect.DeepEqual(p, want) {
+	if want := (mpmeter.Product{Code: "otherprod1", SellerAccountID: "777788889999", Type: "saas", Dimensions: []string{"users"}, Version: 1}); !reflect.DeepEqual(p, want) {
 		t.Errorf("Product = %+v, want %+v", p, want)
 	}
 	s, err := storetest.SubscriptionByCustomer(ctx, st, "exampleami1", seed.CustomerIdentifierFor("444455556666", "exampleami1"))

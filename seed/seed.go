@@ -51,12 +51,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -100,6 +97,10 @@ type AccessKey struct {
 	// from the container credentials endpoint with this Authorization
 	// header. Only on a workload's long-term key.
 	CredentialsToken string `yaml:"credentials_token,omitempty"`
+	// RevokedAt is when the key was revoked (service clock); nil means it
+	// works. Revocation is final: applying a file without it leaves a
+	// revoked key revoked.
+	RevokedAt *time.Time `yaml:"revoked_at,omitempty"`
 }
 
 // Workload is a buyer's running software.
@@ -109,16 +110,35 @@ type Workload struct {
 	Region   string `yaml:"region"`
 }
 
-// Product is a listing.
+// Product is a listing. In the file, each dimension is either its name or
+// a mapping with the name and optional description, unit and price:
+//
+//	dimensions: [users, gigabytes]
+//	dimensions:
+//	  - {name: users, description: Active users, unit: Users, price: "0.05"}
+//	  - gigabytes
 type Product struct {
-	Code       string   `yaml:"code"`
-	Seller     string   `yaml:"seller"` // an account id of the file
-	Type       string   `yaml:"type"`   // saas, ami or container
-	Dimensions []string `yaml:"dimensions,flow"`
+	Code   string `yaml:"code"`
+	Seller string `yaml:"seller"` // an account id of the file
+	Type   string `yaml:"type"`   // saas, ami or container
+	// Dimensions are the dimension names, in order.
+	Dimensions []string `yaml:"-"`
+	// DimensionDetails holds the optional details of Dimensions, by name;
+	// a dimension without any has no entry.
+	DimensionDetails map[string]DimensionDetails `yaml:"-"`
 	// ConcurrentAgreements (SaaS only) lets a buyer hold several agreements
 	// for the product at once; its subscriptions have no customer
 	// identifier and are metered by account id and license ARN.
 	ConcurrentAgreements bool `yaml:"concurrent_agreements,omitempty"`
+}
+
+// DimensionDetails is what a listing says about a dimension beyond its
+// name; every field is optional.
+type DimensionDetails struct {
+	Description string `yaml:"description,omitempty"`
+	Unit        string `yaml:"unit,omitempty"` // Users, GB, Hrs, ...
+	// Price is the price per unit in USD, a decimal string ("0.05").
+	Price string `yaml:"price,omitempty"`
 }
 
 // Subscription is a buyer's agreement for a product.
@@ -138,6 +158,14 @@ type Subscription struct {
 	// most. Absent leaves the stored ones as they are; a list (even empty)
 	// replaces them.
 	Entitlements []Entitlement `yaml:"entitlements,omitempty"`
+	// AgreementID is the agreement's id (agmt-...); derived from the
+	// license ARN when empty (mpmeter.AgreementIDFor). A stored
+	// subscription keeps its first agreement id.
+	AgreementID string `yaml:"agreement_id,omitempty"`
+	// OfferID is the offer the buyer accepted (offer-...); optional.
+	OfferID string `yaml:"offer_id,omitempty"`
+	// FreeTrial marks an agreement under a free-trial offer.
+	FreeTrial bool `yaml:"free_trial,omitempty"`
 }
 
 // RegistrationToken is a token ResolveCustomer accepts.
@@ -303,30 +331,6 @@ func CustomerIdentifierFor(account, product string) string {
 	return lowerBase32.EncodeToString(sum[:])[:customerIDLen]
 }
 
-var (
-	accountIDRe   = regexp.MustCompile(`^[0-9]{12}$`)
-	accessKeyIDRe = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	productCodeRe = regexp.MustCompile(`^[-a-zA-Z0-9/=:_.@]*$`)
-	// licenseArnRe is the service model's LicenseArn pattern; RE2 allows
-	// repeat counts up to 1000, so {0,1023} is written {0,1000}{0,23}.
-	licenseArnRe = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:[A-Za-z0-9][A-Za-z0-9_/.-]{0,62}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9_/.-]{0,63}:[A-Za-z0-9][A-Za-z0-9:_/+=,@.-]{0,1000}[A-Za-z0-9:_/+=,@.-]{0,23}$`)
-)
-
-var (
-	platforms    = []string{mpmeter.PlatformEC2, mpmeter.PlatformECS, mpmeter.PlatformEKS, mpmeter.PlatformFargate, mpmeter.PlatformAgentCore}
-	productTypes = []string{mpmeter.ProductSaaS, mpmeter.ProductAMI, mpmeter.ProductContainer}
-	statuses     = []string{mpmeter.SubscriptionActive, mpmeter.SubscriptionCancelled, mpmeter.SubscriptionExpired}
-)
-
-func oneOf(s string, set []string) bool {
-	for _, v := range set {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Validate checks f and returns every problem it finds, joined with
 // errors.Join; each names the item, such as
 // `products[0] (exampleprod1): seller "999" is not an account in the seed`.
@@ -369,6 +373,7 @@ type resolver struct {
 	dimensions  map[string]map[string]bool // product code -> its dimensions
 	partitionOf map[string]string          // account id -> partition (explicit or its workloads')
 	arns        map[string]string          // license ARN -> item name
+	agreements  map[string]string          // agreement id -> item name
 	customers   map[subKey]string          // (product, customer id) -> item name
 	subsOf      map[subKey][]string
 	tokens      map[string]string // token -> item name
@@ -387,6 +392,7 @@ func (f *File) resolve() (*File, error) {
 		dimensions:  map[string]map[string]bool{},
 		partitionOf: map[string]string{},
 		arns:        map[string]string{},
+		agreements:  map[string]string{},
 		customers:   map[subKey]string{},
 		subsOf:      map[subKey][]string{},
 		tokens:      map[string]string{},
@@ -410,23 +416,26 @@ func (f *File) resolve() (*File, error) {
 	return r, nil
 }
 
+// addAll records each of problems under item.
+func (p *problems) addAll(item string, msgs []string) {
+	for _, m := range msgs {
+		*p = append(*p, fmt.Errorf("%s: %s", item, m))
+	}
+}
+
 // account checks the i-th account and its access keys.
 func (rv *resolver) account(i int, a Account) Account {
 	item := itemName("accounts", i, a.ID)
-	switch {
-	case a.ID == "":
-		rv.errs.add(item, "id is missing")
-	case !accountIDRe.MatchString(a.ID):
-		rv.errs.add(item, "id %q is not a 12-digit AWS account id", a.ID)
+	switch idProblems := CheckAccountID(a.ID); {
+	case idProblems != nil:
+		rv.errs.addAll(item, idProblems)
 	case rv.accounts[a.ID] != "":
 		rv.errs.add(item, "id %q is also the id of %s", a.ID, rv.accounts[a.ID])
 	default:
 		rv.accounts[a.ID] = item
 	}
 	ra := Account{ID: a.ID, Name: a.Name, Partition: a.Partition}
-	if a.Partition != "" && !mpmeter.IsPartition(a.Partition) {
-		rv.errs.add(item, "partition %q is not an AWS partition such as aws, aws-cn, aws-us-gov or aws-eusc", a.Partition)
-	}
+	rv.errs.addAll(item, CheckAccount(a))
 	partition := a.Partition
 	for j, k := range a.AccessKeys {
 		kitem := itemName(fmt.Sprintf("accounts[%d].access_keys", i), j, k.ID)
@@ -449,40 +458,25 @@ func (rv *resolver) account(i int, a Account) Account {
 
 // accessKey checks one access key, named item in errors.
 func (rv *resolver) accessKey(item string, k AccessKey) AccessKey {
-	switch {
-	case k.ID == "":
-		rv.errs.add(item, "id is missing")
-	case !accessKeyIDRe.MatchString(k.ID):
-		rv.errs.add(item, "id %q is not an access key id (16 to 128 characters, A-Z and 0-9)", k.ID)
+	switch idProblems := CheckAccessKeyID(k.ID); {
+	case idProblems != nil:
+		rv.errs.addAll(item, idProblems)
 	case rv.keys[k.ID] != "":
 		rv.errs.add(item, "id %q is also the id of %s", k.ID, rv.keys[k.ID])
 	default:
 		rv.keys[k.ID] = item
 	}
-	if k.Secret == "" {
-		rv.errs.add(item, "secret is missing")
-	}
+	rv.errs.addAll(item, CheckAccessKey(k))
 	rk := k
 	if k.ExpiresAt != nil {
 		e := *k.ExpiresAt
 		rk.ExpiresAt = &e
-		if k.SessionToken == "" {
-			rv.errs.add(item, "expires_at needs a session_token: only temporary credentials expire")
-		}
 	}
-	if k.CredentialsToken != "" && (k.Workload == nil || k.SessionToken != "") {
-		rv.errs.add(item, "credentials_token belongs on a workload's long-term key (a workload and no session_token)")
+	if k.RevokedAt != nil {
+		r := *k.RevokedAt
+		rk.RevokedAt = &r
 	}
 	if w := k.Workload; w != nil {
-		if w.ID == "" {
-			rv.errs.add(item, "workload id is missing")
-		}
-		if !oneOf(w.Platform, platforms) {
-			rv.errs.add(item, "workload platform %q is not one of %s", w.Platform, strings.Join(platforms, ", "))
-		}
-		if !mpmeter.ValidRegionName(w.Region) {
-			rv.errs.add(item, "workload region %q is not an AWS region such as us-east-1", w.Region)
-		}
 		wc := *w
 		rk.Workload = &wc
 	}
@@ -493,12 +487,9 @@ func (rv *resolver) accessKey(item string, k AccessKey) AccessKey {
 // seen.
 func (rv *resolver) product(i int, p Product) Product {
 	item := itemName("products", i, p.Code)
-	n := utf8.RuneCountInString(p.Code)
-	switch {
-	case p.Code == "":
-		rv.errs.add(item, "code is missing")
-	case n > 255 || !productCodeRe.MatchString(p.Code):
-		rv.errs.add(item, "code %q is not a product code (1 to 255 characters of A-Z, a-z, 0-9 and -/=:_.@)", p.Code)
+	switch codeProblems := CheckProductCode(p.Code); {
+	case codeProblems != nil:
+		rv.errs.addAll(item, codeProblems)
 	case rv.products[p.Code] != "":
 		rv.errs.add(item, "code %q is also the code of %s", p.Code, rv.products[p.Code])
 	default:
@@ -510,34 +501,30 @@ func (rv *resolver) product(i int, p Product) Product {
 	case rv.accounts[p.Seller] == "":
 		rv.errs.add(item, "seller %q is not an account in the seed", p.Seller)
 	}
-	if !oneOf(p.Type, productTypes) {
-		rv.errs.add(item, "type %q is not one of %s", p.Type, strings.Join(productTypes, ", "))
-	}
-	if len(p.Dimensions) == 0 {
-		rv.errs.add(item, "dimensions: a product needs at least one")
-	}
-	dims := map[string]bool{}
-	for _, d := range p.Dimensions {
-		switch n := utf8.RuneCountInString(d); {
-		case n == 0:
-			rv.errs.add(item, "dimension names must not be empty")
-		case n > 255:
-			rv.errs.add(item, "dimension %q is longer than 255 characters", d)
-		case dims[d]:
-			rv.errs.add(item, "dimension %q is listed twice", d)
-		}
-		dims[d] = true
-	}
+	rv.errs.addAll(item, CheckProduct(p))
 	if rv.dimensions[p.Code] == nil {
+		dims := make(map[string]bool, len(p.Dimensions))
+		for _, d := range p.Dimensions {
+			dims[d] = true
+		}
 		rv.dimensions[p.Code] = dims
 	}
 	if p.ConcurrentAgreements {
-		if p.Type != mpmeter.ProductSaaS {
-			rv.errs.add(item, "concurrent_agreements: only saas products have them, not %q", p.Type)
-		}
 		rv.concurrent[p.Code] = true
 	}
-	return Product{Code: p.Code, Seller: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements}
+	rp := p
+	rp.Dimensions = append([]string(nil), p.Dimensions...)
+	rp.DimensionDetails = nil
+	for name, d := range p.DimensionDetails {
+		if d == (DimensionDetails{}) {
+			continue
+		}
+		if rp.DimensionDetails == nil {
+			rp.DimensionDetails = map[string]DimensionDetails{}
+		}
+		rp.DimensionDetails[name] = d
+	}
+	return rp
 }
 
 // subscription checks the i-th subscription and fills in its generated
@@ -559,21 +546,26 @@ func (rv *resolver) subscription(i int, s Subscription) Subscription {
 	case rv.products[s.Product] == "":
 		rv.errs.add(item, "product %q is not a product in the seed", s.Product)
 	}
+	rv.errs.addAll(item, CheckSubscription(s, rv.concurrent[s.Product]))
 	rs := s
 	rs.Entitlements = rv.entitlements(item, s.Product, s.Entitlements)
 	if rs.Status == "" {
 		rs.Status = mpmeter.SubscriptionActive
-	} else if !oneOf(rs.Status, statuses) {
-		rv.errs.add(item, "status %q is not one of %s", rs.Status, strings.Join(statuses, ", "))
 	}
 	generatedArn := rs.LicenseArn == ""
 	partition := cmp.Or(rv.partitionOf[s.Account], "aws")
 	if generatedArn {
 		rs.LicenseArn = LicenseArnInPartition(partition, s.Account, s.Product)
-	} else if !licenseArnRe.MatchString(rs.LicenseArn) {
-		rv.errs.add(item, "license_arn %q is not a license ARN", rs.LicenseArn)
-	} else if p := mpmeter.ARNPartition(rs.LicenseArn); rv.partitionOf[s.Account] != "" && p != partition {
-		rv.errs.add(item, "license_arn %q is in partition %s, account %s in %s", rs.LicenseArn, p, s.Account, partition)
+	} else {
+		rv.errs.addAll(item, CheckLicenseArnPartition(rs.LicenseArn, s.Account, rv.partitionOf[s.Account]))
+	}
+	if rs.AgreementID == "" {
+		rs.AgreementID = mpmeter.AgreementIDFor(rs.LicenseArn)
+	}
+	if other := rv.agreements[rs.AgreementID]; other != "" {
+		rv.errs.add(item, "agreement_id %q is also the agreement id of %s", rs.AgreementID, other)
+	} else {
+		rv.agreements[rs.AgreementID] = item
 	}
 	if other := rv.arns[rs.LicenseArn]; other != "" {
 		if generatedArn {
@@ -586,9 +578,6 @@ func (rv *resolver) subscription(i int, s Subscription) Subscription {
 	}
 	if rv.concurrent[s.Product] {
 		// Identified by account and license ARN only.
-		if rs.CustomerIdentifier != "" {
-			rv.errs.add(item, "customer_identifier: product %q has concurrent agreements, whose subscriptions have no customer identifier", s.Product)
-		}
 		sk := subKey{s.Account, s.Product}
 		rv.subsOf[sk] = append(rv.subsOf[sk], rs.LicenseArn)
 		return rs
@@ -596,8 +585,6 @@ func (rv *resolver) subscription(i int, s Subscription) Subscription {
 	generatedCustomer := rs.CustomerIdentifier == ""
 	if generatedCustomer {
 		rs.CustomerIdentifier = CustomerIdentifierFor(s.Account, s.Product)
-	} else if utf8.RuneCountInString(rs.CustomerIdentifier) > 255 {
-		rv.errs.add(item, "customer_identifier %q is longer than 255 characters", rs.CustomerIdentifier)
 	}
 	ck := subKey{s.Product, rs.CustomerIdentifier}
 	if other := rv.customers[ck]; other != "" {
@@ -618,9 +605,9 @@ func (rv *resolver) subscription(i int, s Subscription) Subscription {
 // its product in the file.
 func (rv *resolver) token(i int, t RegistrationToken) RegistrationToken {
 	item := itemName("registration_tokens", i, t.Token)
-	switch {
-	case t.Token == "":
-		rv.errs.add(item, "token is missing")
+	switch tokenProblems := CheckRegistrationTokenValue(t.Token); {
+	case tokenProblems != nil:
+		rv.errs.addAll(item, tokenProblems)
 	case rv.tokens[t.Token] != "":
 		rv.errs.add(item, "token %q is also the token of %s", t.Token, rv.tokens[t.Token])
 	default:
@@ -737,6 +724,9 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 		if k.ExpiresAt != nil {
 			key.ExpiresAt = *k.ExpiresAt
 		}
+		if k.RevokedAt != nil {
+			key.RevokedAt = *k.RevokedAt
+		}
 		if k.Workload != nil {
 			key.Workload = &mpmeter.Workload{ID: k.Workload.ID, Platform: k.Workload.Platform, Region: k.Workload.Region}
 		}
@@ -752,6 +742,12 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 	err = forEach(ctx, workers, len(r.Products), func(ctx context.Context, i int) error {
 		p := r.Products[i]
 		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements}
+		for name, d := range p.DimensionDetails {
+			if prod.DimensionDetails == nil {
+				prod.DimensionDetails = map[string]mpmeter.DimensionDetails{}
+			}
+			prod.DimensionDetails[name] = mpmeter.DimensionDetails{Description: d.Description, Unit: d.Unit, PricePerUnit: d.Price}
+		}
 		if err := st.PutProduct(ctx, prod); err != nil {
 			return fmt.Errorf("seed: product %s: %w", p.Code, err)
 		}
@@ -770,6 +766,12 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 			LicenseArn:         s.LicenseArn,
 			Status:             s.Status,
 			CreatedAt:          now,
+			AgreementID:        s.AgreementID,
+			OfferID:            s.OfferID,
+			FreeTrial:          s.FreeTrial,
+		}
+		if !sub.Active() {
+			sub.EndedAt = now // a stored end time is kept (Store.PutSubscription)
 		}
 		if err := st.PutSubscription(ctx, sub); err != nil {
 			return fmt.Errorf("seed: subscription %s: %w", s.LicenseArn, err)

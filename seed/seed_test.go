@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/seed"
 )
 
@@ -466,5 +467,115 @@ func TestValidateAccepts(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// Dimensions come as names or as mappings with details; both read back
+// from Marshal, the short form staying short.
+func TestDimensionForms(t *testing.T) {
+	f := mustParse(t, `
+accounts: [{id: "111122223333"}]
+products:
+  - code: p1
+    seller: "111122223333"
+    type: saas
+    dimensions:
+      - users
+      - {name: gigabytes, description: Stored data, unit: GB, price: "0.05"}
+  - code: p2
+    seller: "111122223333"
+    type: ami
+    dimensions: [hours]
+`)
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := f.Products[0]
+	if !reflect.DeepEqual(p.Dimensions, []string{"users", "gigabytes"}) ||
+		!reflect.DeepEqual(p.DimensionDetails, map[string]seed.DimensionDetails{"gigabytes": {Description: "Stored data", Unit: "GB", Price: "0.05"}}) {
+		t.Fatalf("parsed %+v", p)
+	}
+	out, err := f.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "dimensions: [users, {name: gigabytes, description: Stored data, unit: GB, price: \"0.05\"}]") ||
+		!strings.Contains(string(out), "dimensions: [hours]") {
+		t.Errorf("Marshal:\n%s", out)
+	}
+	back := mustParse(t, string(out))
+	if !reflect.DeepEqual(back, f) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", back, f)
+	}
+
+	for _, bad := range []struct{ yaml, want string }{
+		{`{name: users, colour: red}`, "field colour not found"},
+		{`{unit: GB}`, "needs a name"},
+	} {
+		_, err := seed.Parse([]byte("products: [{code: p, seller: \"111122223333\", type: saas, dimensions: [" + bad.yaml + "]}]"))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("dimension %s: error %v, want %q", bad.yaml, err, bad.want)
+		}
+	}
+	if _, err := seed.Parse([]byte(`products: [{code: p, sellr: "1"}]`)); err == nil || !strings.Contains(err.Error(), "field sellr not found") {
+		t.Errorf("unknown product field: %v", err)
+	}
+}
+
+// The admin fields' rules, as Validate applies them.
+func TestValidateAdminFields(t *testing.T) {
+	base := `
+accounts: [{id: "111122223333"}, {id: "444455556666"}]
+products: [{code: p1, seller: "111122223333", type: saas, dimensions: [users]}]
+subscriptions: [{account: "444455556666", product: p1}]
+`
+	for _, tc := range []struct {
+		name   string
+		change func(f *seed.File)
+		want   string
+	}{
+		{"price not a number", func(f *seed.File) {
+			f.Products[0].DimensionDetails = map[string]seed.DimensionDetails{"users": {Price: "1e3"}}
+		}, `products[0] (p1): dimension "users": price "1e3" is not a decimal number`},
+		{"price negative", func(f *seed.File) {
+			f.Products[0].DimensionDetails = map[string]seed.DimensionDetails{"users": {Price: "-1"}}
+		}, `price "-1"`},
+		{"unit long", func(f *seed.File) {
+			f.Products[0].DimensionDetails = map[string]seed.DimensionDetails{"users": {Unit: strings.Repeat("u", 65)}}
+		}, `unit is longer than 64`},
+		{"details of no dimension", func(f *seed.File) {
+			f.Products[0].DimensionDetails = map[string]seed.DimensionDetails{"seats": {Unit: "Seats"}}
+		}, `dimension "seats" has details but is not one of the dimensions`},
+		{"agreement id", func(f *seed.File) { f.Subscriptions[0].AgreementID = "agreement-1" }, `agreement_id "agreement-1" is not an agreement id`},
+		{"agreement id twice", func(f *seed.File) {
+			f.Subscriptions[0].AgreementID = "agmt-1"
+			f.Subscriptions = append(f.Subscriptions, seed.Subscription{Account: "111122223333", Product: "p1", AgreementID: "agmt-1"})
+		}, `subscriptions[1] (111122223333/p1): agreement_id "agmt-1" is also the agreement id of subscriptions[0]`},
+		{"offer id", func(f *seed.File) { f.Subscriptions[0].OfferID = "o-1" }, `offer_id "o-1" is not an offer id`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := mustParse(t, base)
+			tc.change(f)
+			err := f.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate: %v; want %q", err, tc.want)
+			}
+		})
+	}
+	f := mustParse(t, base)
+	f.Subscriptions[0].AgreementID, f.Subscriptions[0].OfferID, f.Subscriptions[0].FreeTrial = "agmt-abc123", "offer-xyz789", true
+	f.Products[0].DimensionDetails = map[string]seed.DimensionDetails{"users": {Price: "0.000000000001", Unit: "Users"}}
+	r, err := f.Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Subscriptions[0]; s.AgreementID != "agmt-abc123" || s.OfferID != "offer-xyz789" || !s.FreeTrial {
+		t.Errorf("resolved %+v", s)
+	}
+	if g := mustParse(t, base); true {
+		r, _ := g.Resolved()
+		if want := mpmeter.AgreementIDFor(r.Subscriptions[0].LicenseArn); r.Subscriptions[0].AgreementID != want {
+			t.Errorf("derived agreement id %q, want %q", r.Subscriptions[0].AgreementID, want)
+		}
 	}
 }

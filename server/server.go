@@ -16,8 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/audit"
+	"github.com/mpmeter/mpmeter/admin"
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/internal/buildinfo"
 	"github.com/mpmeter/mpmeter/keys"
@@ -113,6 +116,12 @@ type Config struct {
 	AuditFlushInterval time.Duration
 	AuditQueueSize     int
 
+	// AdminToken is the admin API's bearer token; empty turns the admin
+	// API off (every /admin/ path answers 404).
+	AdminToken string
+	// AdminRoutes register more areas' admin operations (audit, usage).
+	AdminRoutes []func(api huma.API)
+
 	Logger *slog.Logger
 }
 
@@ -134,6 +143,9 @@ type Server struct {
 	// Audit records every call (nil when Config.AuditOff). Close flushes
 	// it. The admin API records its calls with Audit.AdminMiddleware.
 	Audit *audit.Recorder
+	// Admin is the admin API (mounted at /admin/, on the API listener and
+	// the admin listener).
+	Admin *admin.API
 	// SeedSummary says what the seed put in the store.
 	SeedSummary seed.Summary
 	// Health answers GET /healthz (also on cmd/mpmeter's admin listener).
@@ -216,6 +228,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		apiOpts.Limiter = limiter
 	}
 	api := awsjson.NewHandler(s.Service, verifier, apiOpts)
+	s.Admin, err = admin.New(admin.Config{
+		Token:           cfg.AdminToken,
+		Store:           st,
+		Clock:           cfg.Clock,
+		Keys:            s.Keys,
+		RevocationDelay: revocationDelay(cfg.Store, cfg.CacheTTL),
+		TokenTTL:        cfg.TokenTTL,
+		Routes:          cfg.AdminRoutes,
+		Logger:          cfg.Logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
 	wrapOpts := middleware.Options{Logger: cfg.Logger, Observer: s.Metrics, OnPanic: awsjson.WriteInternalError}
 	if !cfg.AuditOff {
 		// Last: nothing after it can fail, so New never leaves a writer
@@ -242,6 +267,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle("GET /metrics", s.Metrics.Handler())
 	}
 	mux.Handle(workloadcreds.Pattern, s.Credentials)
+	mux.Handle("/admin/", s.Audit.AdminMiddleware(s.Admin))
 	s.Handler = mux
 	return s, nil
 }
@@ -270,6 +296,22 @@ func (s *Server) Close(ctx context.Context) error {
 		return nil
 	}
 	return s.Audit.Close(ctx)
+}
+
+// revocationDelay is how long an admin revoke waits before it answers: the
+// cache TTL of every node that may hold the key (see admin.Config). A
+// SQLite database serves one process, whose own cache the revoke clears at
+// once; a PostgreSQL one is shared by nodes that must all have dropped the
+// key, which they have once the TTL has passed (every node needs the same
+// --cache-ttl).
+func revocationDelay(st mpmeter.Store, ttl time.Duration) time.Duration {
+	if d, ok := st.(interface{ Dialect() string }); ok && d.Dialect() == "sqlite" {
+		return 0
+	}
+	if ttl <= 0 {
+		ttl = storecache.DefaultTTL
+	}
+	return ttl
 }
 
 // servePublicKey answers GET /keys/public/{version} (a number, optionally

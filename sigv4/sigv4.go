@@ -167,6 +167,10 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, readBody 
 		}
 		return mpmeter.Caller{}, fmt.Errorf("sigv4: looking up access key %q: %w", sc.keyID, kerr)
 	}
+	if key.Revoked() {
+		// As AWS answers a deleted key: it names no credentials it knows.
+		return mpmeter.Caller{}, &mpmeter.Error{Code: mpmeter.CodeUnrecognizedClient, Message: msgUnrecognized}
+	}
 	if err := v.checkSessionToken(r, key); err != nil {
 		return mpmeter.Caller{}, err
 	}

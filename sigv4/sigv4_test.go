@@ -486,6 +486,13 @@ func TestErrors(t *testing.T) {
 			code: mpmeter.CodeUnrecognizedClient, msg: "The security token included in the request is invalid.",
 		},
 		{
+			name: "revoked access key", c: boto,
+			v: &Verifier{Now: fixedNow(at), Keys: &keys{m: map[string]mpmeter.AccessKey{
+				sellerKeyID: {ID: sellerKeyID, Secret: sellerSecret, AccountID: sellerAcct, RevokedAt: at.Add(-time.Hour)},
+			}}},
+			code: mpmeter.CodeUnrecognizedClient, msg: "The security token included in the request is invalid.",
+		},
+		{
 			name: "wrong secret", c: boto,
 			v: &Verifier{Now: fixedNow(at), Keys: &keys{m: map[string]mpmeter.AccessKey{
 				sellerKeyID: {ID: sellerKeyID, Secret: "other-secret", AccountID: sellerAcct},

@@ -74,27 +74,35 @@ const (
 	numReadStmts
 )
 
+// accessKeyColumns are what scanAccessKey reads: every read of a key's
+// secret goes through them and it.
 const accessKeyColumns = `id, secret, account_id, workload_id, workload_platform, workload_region,
-	session_token, expires_at_ms, credentials_token`
+	session_token, expires_at_ms, credentials_token, revoked_at_ms, version`
 
-const subscriptionColumns = `license_arn, account_id, product_code, customer_identifier, status, created_at_ms`
+const subscriptionColumns = `license_arn, account_id, product_code, customer_identifier, status, created_at_ms,
+	agreement_id, offer_id, free_trial, ended_at_ms, version`
+
+// productColumns are what scanProducts reads: one row per dimension.
+const productColumns = `p.code, p.seller_account_id, p.type, p.concurrent_agreements, p.version,
+	d.name, d.description, d.unit, d.price_per_unit`
+
+const registrationTokenColumns = `token, account_id, product_code, license_arn, created_at_ms, expires_at_ms`
 
 var readSQL = [numReadStmts]string{
 	rAccessKey: `SELECT ` + accessKeyColumns + ` FROM access_keys WHERE id = ?`,
 	// The workload's long-term keys and unexpired temporary ones, by the
 	// partial index on workload_id.
 	rWorkloadAccessKeys: `SELECT ` + accessKeyColumns + ` FROM access_keys
-		WHERE workload_id = ? AND (expires_at_ms IS NULL OR expires_at_ms > ?) ORDER BY id`,
+		WHERE workload_id = ? AND (expires_at_ms IS NULL OR expires_at_ms > ?) AND revoked_at_ms IS NULL ORDER BY id`,
 	// One statement, so the product and its dimensions come from one
 	// snapshot even while PutProduct replaces them.
-	rProduct: `SELECT p.seller_account_id, p.type, p.concurrent_agreements, d.name
+	rProduct: `SELECT ` + productColumns + `
 		FROM products p LEFT JOIN product_dimensions d ON d.product_code = p.code
 		WHERE p.code = ? ORDER BY d.position`,
 	rSubscription: `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE license_arn = ?`,
 	rSubscriptionsOf: `SELECT ` + subscriptionColumns + ` FROM subscriptions
 		WHERE account_id = ? AND product_code = ? ORDER BY created_at_ms, license_arn`,
-	rRegistrationToken: `SELECT account_id, product_code, license_arn, created_at_ms, expires_at_ms
-		FROM registration_tokens WHERE token = ?`,
+	rRegistrationToken: `SELECT ` + registrationTokenColumns + ` FROM registration_tokens WHERE token = ?`,
 	rSigningKeys: `SELECT version, private_key_pem, public_key_pem, created_at_ms
 		FROM signing_keys ORDER BY version`,
 	// PreviewUsage reads what RecordUsage would find, on the read pool.

@@ -214,7 +214,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: prepare the audit insert: %w", err)
 	}
 	s.auditInsert = st
-	return nil
+	return s.backfill(ctx)
 }
 
 // txn is one write transaction. Statements are bound to it on first use and

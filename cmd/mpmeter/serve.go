@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,7 +37,7 @@ import (
 // serveConfig is the serve command's settings.
 type serveConfig struct {
 	listen, db, seedPath, logLevel, logFormat, keyEncryptionKey string
-	adminListen, regions                                        string
+	adminListen, regions, adminToken                            string
 	demo, pprof, audit                                          bool
 	auditRetention                                              time.Duration
 	usageWindow, futureTolerance, tokenTTL, clientTokenTTL      time.Duration
@@ -77,6 +79,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.BoolVar(&c.pprof, "pprof", false, "expose net/http/pprof on the admin listener")
 	fs.BoolVar(&c.audit, "audit", true, "record every API call in the audit log (mpmeter audit list)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", audit.DefaultRetention, "how long audit events are kept (0: forever)")
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the admin API under /admin/v1/ (prefer MPMETER_ADMIN_TOKEN); empty: the admin API is off (--demo makes one up)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests finish on SIGINT/SIGTERM before closing what is left")
@@ -200,6 +203,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	case c.demo:
 		seedFile = seed.Demo()
 	}
+	if c.demo && c.adminToken == "" {
+		c.adminToken = randomToken()
+	}
 	if c.demo && !dbGiven {
 		dir, err := demoDir()
 		if err != nil {
@@ -253,6 +259,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		RateBurst:            c.rateBurst,
 		AuditOff:             !c.audit,
 		AuditRetention:       c.auditRetention,
+		AdminToken:           c.adminToken,
 		Logger:               logger,
 		MetricsOnAPI:         c.metricsOnAPI,
 		MaxBodyBytesInFlight: c.maxBodyMemory,
@@ -295,7 +302,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	logger.Info("listening", "endpoint", endpoint, "db", cli.RedactDSN(c.db), "accounts", srv.SeedSummary.Accounts, "products", srv.SeedSummary.Products)
 	fmt.Fprintf(stdout, "mpmeter: serving the AWS Marketplace Metering API at %s\n", reachableEndpoint(endpoint))
 	if c.demo {
-		printDemo(stdout, reachableEndpoint(endpoint))
+		printDemo(stdout, reachableEndpoint(endpoint), c.adminToken)
 	}
 
 	errc := make(chan error, 2)
@@ -414,6 +421,7 @@ func adminMux(srv *server.Server, withPprof bool) http.Handler {
 	mux.Handle("GET /metrics", srv.Metrics.Handler())
 	mux.Handle("GET /healthz", srv.Health)
 	mux.Handle(workloadcreds.Pattern, srv.Credentials)
+	mux.Handle("/admin/", srv.Admin)
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
@@ -424,7 +432,14 @@ func adminMux(srv *server.Server, withPprof bool) http.Handler {
 	return mux
 }
 
-func printDemo(w io.Writer, endpoint string) {
+// randomToken is a demo admin token: 128 random bits, hex.
+func randomToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func printDemo(w io.Writer, endpoint, adminToken string) {
 	fmt.Fprintf(w, `
 Demo marketplace loaded (a temporary database unless --db was given).
   Seller 111122223333:  AWS_ACCESS_KEY_ID=AKIAEXAMPLESELLER001  AWS_SECRET_ACCESS_KEY=seller-secret
@@ -438,7 +453,11 @@ Try it with the AWS CLI:
   aws meteringmarketplace batch-meter-usage --endpoint-url %[1]s --product-code exampleprod1 \
       --usage-records "CustomerIdentifier=cust-example-1,Dimension=users,Quantity=3,Timestamp=$(date +%%s)"
 
-`, endpoint)
+The admin API (docs/admin-api.md; the OpenAPI document is at %[1]s/admin/v1/openapi.json):
+  export MPMETER_SERVER=%[1]s MPMETER_ADMIN_TOKEN=%[2]s
+  curl -H "Authorization: Bearer $MPMETER_ADMIN_TOKEN" $MPMETER_SERVER/admin/v1/products
+
+`, endpoint, adminToken)
 }
 
 // secretFlags are the flags whose values never leave the process.

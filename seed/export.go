@@ -1,0 +1,124 @@
+package seed
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mpmeter/mpmeter"
+)
+
+// Source is the part of an mpmeter.Store that Export reads.
+type Source interface {
+	Accounts(ctx context.Context, p mpmeter.Page) ([]mpmeter.Account, error)
+	AccessKeys(ctx context.Context, f mpmeter.AccessKeyFilter, p mpmeter.Page) ([]mpmeter.AccessKey, error)
+	Products(ctx context.Context, p mpmeter.Page) ([]mpmeter.Product, error)
+	Subscriptions(ctx context.Context, f mpmeter.SubscriptionFilter, p mpmeter.Page) ([]mpmeter.Subscription, error)
+	RegistrationTokens(ctx context.Context, p mpmeter.Page) ([]mpmeter.RegistrationToken, error)
+}
+
+// exportPage is how many rows Export reads per query.
+const exportPage = 500
+
+// Export reads the whole marketplace in src as a seed file that Apply puts
+// back as it is: every generated value (customer identifiers, license
+// ARNs, agreement ids, token expiry) written out explicitly, secrets
+// included (the file is as secret as the database). Accounts, keys,
+// products, subscriptions (by agreement id) and tokens (by id) come in the
+// store's list order, so exporting the same marketplace twice gives the same
+// file. What a seed file cannot say is not exported: subscriptions'
+// creation and end times, tokens' creation times, versions.
+func Export(ctx context.Context, src Source) (*File, error) {
+	f := &File{}
+	accounts, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.Account, error) { return src.Accounts(ctx, p) },
+		func(a mpmeter.Account) string { return a.ID })
+	if err != nil {
+		return nil, fmt.Errorf("seed: export accounts: %w", err)
+	}
+	keys, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.AccessKey, error) {
+		return src.AccessKeys(ctx, mpmeter.AccessKeyFilter{}, p)
+	}, func(k mpmeter.AccessKey) string { return k.ID })
+	if err != nil {
+		return nil, fmt.Errorf("seed: export access keys: %w", err)
+	}
+	keysOf := map[string][]AccessKey{}
+	for _, k := range keys {
+		keysOf[k.AccountID] = append(keysOf[k.AccountID], exportKey(k))
+	}
+	for _, a := range accounts {
+		f.Accounts = append(f.Accounts, Account{ID: a.ID, Name: a.Name, AccessKeys: keysOf[a.ID]})
+	}
+	products, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.Product, error) { return src.Products(ctx, p) },
+		func(p mpmeter.Product) string { return p.Code })
+	if err != nil {
+		return nil, fmt.Errorf("seed: export products: %w", err)
+	}
+	for _, p := range products {
+		ep := Product{Code: p.Code, Seller: p.SellerAccountID, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...),
+			ConcurrentAgreements: p.ConcurrentAgreements}
+		for name, d := range p.DimensionDetails {
+			if ep.DimensionDetails == nil {
+				ep.DimensionDetails = map[string]DimensionDetails{}
+			}
+			ep.DimensionDetails[name] = DimensionDetails{Description: d.Description, Unit: d.Unit, Price: d.PricePerUnit}
+		}
+		f.Products = append(f.Products, ep)
+	}
+	subs, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.Subscription, error) {
+		return src.Subscriptions(ctx, mpmeter.SubscriptionFilter{}, p)
+	}, func(s mpmeter.Subscription) string { return s.AgreementID })
+	if err != nil {
+		return nil, fmt.Errorf("seed: export subscriptions: %w", err)
+	}
+	for _, s := range subs {
+		f.Subscriptions = append(f.Subscriptions, Subscription{Account: s.AccountID, Product: s.ProductCode,
+			CustomerIdentifier: s.CustomerIdentifier, LicenseArn: s.LicenseArn, Status: s.Status,
+			AgreementID: s.AgreementID, OfferID: s.OfferID, FreeTrial: s.FreeTrial})
+	}
+	tokens, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.RegistrationToken, error) { return src.RegistrationTokens(ctx, p) },
+		func(t mpmeter.RegistrationToken) string { return t.ID })
+	if err != nil {
+		return nil, fmt.Errorf("seed: export registration tokens: %w", err)
+	}
+	for _, t := range tokens {
+		e := t.ExpiresAt.UTC()
+		f.RegistrationTokens = append(f.RegistrationTokens, RegistrationToken{Token: t.Token, Account: t.AccountID,
+			Product: t.ProductCode, LicenseArn: t.LicenseArn, ExpiresAt: &e})
+	}
+	return f, nil
+}
+
+func exportKey(k mpmeter.AccessKey) AccessKey {
+	ek := AccessKey{ID: k.ID, Secret: k.Secret, SessionToken: k.SessionToken, CredentialsToken: k.CredentialsToken}
+	if w := k.Workload; w != nil {
+		ek.Workload = &Workload{ID: w.ID, Platform: w.Platform, Region: w.Region}
+	}
+	if !k.ExpiresAt.IsZero() {
+		e := k.ExpiresAt.UTC()
+		ek.ExpiresAt = &e
+	}
+	if !k.RevokedAt.IsZero() {
+		r := k.RevokedAt.UTC()
+		ek.RevokedAt = &r
+	}
+	return ek
+}
+
+// all reads every page of a list.
+func all[T any](ctx context.Context, list func(mpmeter.Page) ([]T, error), key func(T) string) ([]T, error) {
+	var out []T
+	p := mpmeter.Page{Limit: exportPage}
+	for {
+		page, err := list(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < p.Limit {
+			return out, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p.After = key(page[len(page)-1])
+	}
+}
