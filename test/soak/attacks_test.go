@@ -188,7 +188,7 @@ func TestShutdownWithTricklingClient(t *testing.T) {
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	err, took := s.sigterm(t, 2*time.Second+10*time.Second)
+	took, err := s.sigterm(t, 2*time.Second+10*time.Second)
 	if err != nil {
 		t.Errorf("exit: %v (after %s)", err, took)
 	}

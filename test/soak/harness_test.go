@@ -301,16 +301,17 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// sigterm stops s gracefully and returns its exit error and how long it took.
-func (s *server) sigterm(t *testing.T, limit time.Duration) (error, time.Duration) {
+// sigterm stops s gracefully and returns how long it took and its exit
+// error.
+func (s *server) sigterm(t *testing.T, limit time.Duration) (time.Duration, error) {
 	t.Helper()
 	began := time.Now()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
-		return s.exitErr, time.Since(began)
+		return time.Since(began), s.exitErr
 	case <-time.After(limit):
 		t.Fatalf("still running %s after SIGTERM", limit)
 	}
-	return nil, 0
+	return 0, nil
 }

@@ -1,5 +1,7 @@
 package soak
 
+//lint:file-ignore SA1019 aws-sdk-go v1 is deprecated, and still one of the real clients mpmeter must serve: it is tested on purpose.
+
 import (
 	"context"
 	"fmt"
@@ -196,7 +198,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	// Every acknowledged record is stored: stop the server, read its file.
-	if err, _ := s.sigterm(t, 30*time.Second); err != nil {
+	if _, err := s.sigterm(t, 30*time.Second); err != nil {
 		t.Errorf("exit: %v", err)
 	}
 	st, err := sqlstore.Open(context.Background(), s.DB)
