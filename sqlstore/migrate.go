@@ -130,6 +130,11 @@ func applyMigration(ctx context.Context, db migrationDB, d *dialect, m migration
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return err
 	}
+	if step := goSteps[m.version]; step != nil {
+		if err := step(ctx, tx, d); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO schema_migrations (version, name) VALUES (?, ?)"), m.version, m.name); err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
 
-	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver}
+	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver, dicts: newDictionaries()}
 	if !cfg.noGroupCommit {
 		s.group = newGroupCommitter(s)
 	}

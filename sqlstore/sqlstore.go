@@ -105,6 +105,9 @@ type Store struct {
 	group          *groupCommitter
 	commitObserver func(records int, d time.Duration)
 
+	// dicts caches the ids of usage_records' dictionary rows.
+	dicts *dictionaries
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -197,6 +200,9 @@ type txn struct {
 	tx    *sql.Tx
 	s     *Store
 	bound [numWriteStmts]*sql.Stmt
+	// pending are the dictionary ids this transaction created or found,
+	// published to the cache once it has committed.
+	pending []interned
 }
 
 func (w *txn) stmt(k writeStmt) *sql.Stmt {
@@ -292,7 +298,11 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 		_ = tx.Rollback()
 		return cmp.Or(ctxErr(ctx), context.Canceled)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.dicts.publish(w.pending)
+	return nil
 }
 
 // ctxErr is ctx.Err(), also when ctx's deadline has passed but its timer has
