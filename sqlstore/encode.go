@@ -24,10 +24,13 @@ import (
 //   - Product, seller, customer account, customer identifier, license and
 //     workload are one integer, a row of usage_parties (one per agreement
 //     or workload); the dimension is a row of usage_dimensions.
-//   - The dedup key is kept as the unique pair (dedup_hour, dedup_digest)
-//     plus a template to spell it again: dedup_hour is the number a key
-//     ends with after its last '|' (the service's keys end with the hour),
-//     so keys of one hour sit together in the unique index; dedup_digest is
+//   - The dedup key is kept as the unique triple (dedup_hour, dedup_anchor_id,
+//     dedup_digest) plus a template to spell it again: dedup_hour is the
+//     number a key ends with after its last '|' (the service's keys end
+//     with the hour), so keys of one hour sit together in the unique index;
+//     dedup_anchor_id names the key's longest '|'-separated part (see
+//     dedupAnchor); both are functions of the key, so the triple is unique
+//     exactly when the digest is. dedup_digest is
 //     the first 16 bytes of the key's SHA-256 (two distinct keys share one
 //     with probability about 2^-128 per pair); the template is the key with
 //     the record's own field values replaced by placeholder bytes
@@ -88,15 +91,32 @@ const (
 // dedupParts is a dedup key's stored form.
 type dedupParts struct {
 	hour     int64
+	anchor   string
 	digest   []byte
 	template string
+}
+
+// dedupAnchor is the longest '|'-separated part of key (the first of
+// equals), a function of the key alone. Its dictionary id leads the unique
+// index after the hour, so the keys of one agreement or workload (the
+// service's keys contain its license ARN or workload id) sit together, in
+// the order agreements were first seen, instead of wherever a digest puts
+// them.
+func dedupAnchor(key string) string {
+	best := ""
+	for part := range strings.SplitSeq(key, "|") {
+		if len(part) > len(best) {
+			best = part
+		}
+	}
+	return best
 }
 
 // splitDedupKey computes the stored form of r's DedupKey (non-empty).
 func splitDedupKey(r *mpmeter.MeteringRecord) dedupParts {
 	key := r.DedupKey
 	sum := sha256.Sum256([]byte(key))
-	p := dedupParts{digest: sum[:16]}
+	p := dedupParts{digest: sum[:16], anchor: dedupAnchor(key)}
 	rest := key
 	if i := strings.LastIndexByte(key, '|'); i >= 0 {
 		if n, err := strconv.ParseInt(key[i+1:], 10, 64); err == nil && n > 0 && strconv.FormatInt(n, 10) == key[i+1:] {

@@ -32,19 +32,21 @@ type dictionaries struct {
 	parties   map[party]int64
 	dims      map[string]int64
 	templates map[string]int64
+	anchors   map[string]int64
 }
 
 const maxDictEntries = 1 << 17
 
 func newDictionaries() *dictionaries {
-	return &dictionaries{parties: map[party]int64{}, dims: map[string]int64{}, templates: map[string]int64{}}
+	return &dictionaries{parties: map[party]int64{}, dims: map[string]int64{}, templates: map[string]int64{}, anchors: map[string]int64{}}
 }
 
 // interned is an id a transaction found or created, published after COMMIT.
 type interned struct {
-	p        *party
-	dim, tpl string
-	id       int64
+	p                *party
+	dim, tpl, anchor string
+	isAnchor         bool
+	id               int64
 }
 
 func (d *dictionaries) publish(entries []interned) {
@@ -55,6 +57,11 @@ func (d *dictionaries) publish(entries []interned) {
 	defer d.mu.Unlock()
 	for _, e := range entries {
 		switch {
+		case e.isAnchor:
+			if len(d.anchors) >= maxDictEntries {
+				clear(d.anchors)
+			}
+			d.anchors[e.anchor] = e.id
 		case e.p != nil:
 			if len(d.parties) >= maxDictEntries {
 				clear(d.parties)
@@ -83,6 +90,8 @@ const (
 	dimInsert = `INSERT INTO usage_dimensions (name) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
 	tplSelect = `SELECT id FROM usage_dedup_templates WHERE template = ?`
 	tplInsert = `INSERT INTO usage_dedup_templates (template) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
+	anchorSelect = `SELECT id FROM usage_dedup_anchors WHERE value = ?`
+	anchorInsert = `INSERT INTO usage_dedup_anchors (value) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
 )
 
 // queryer is a transaction or a pool.
@@ -112,17 +121,17 @@ func (s *Store) lookupOrCreate(ctx context.Context, q queryer, sel, ins string, 
 
 // recordRefs are the dictionary ids of one record.
 type recordRefs struct {
-	party, dim, tpl int64
+	party, dim, tpl, anchor int64
 }
 
 // resolveRefs finds (and with create, makes) the dictionary ids of recs[idx].
 // Missing rows are created in a fixed order (parties, dimensions,
-// templates, each sorted), so that PostgreSQL transactions creating
+// templates, anchors, each sorted), so that PostgreSQL transactions creating
 // overlapping rows lock them in the same order. Created ids are appended to
 // *pending. Without create, a missing row leaves its id 0.
 func (s *Store) resolveRefs(ctx context.Context, q queryer, recs []recordInput, create bool, pending *[]interned) error {
 	var missP []party
-	var missD, missT []string
+	var missD, missT, missA []string
 	s.dicts.mu.Lock()
 	for i := range recs {
 		r := &recs[i]
@@ -142,10 +151,15 @@ func (s *Store) resolveRefs(ctx context.Context, q queryer, recs []recordInput, 
 			} else {
 				missT = append(missT, r.dedup.template)
 			}
+			if id, ok := s.dicts.anchors[r.dedup.anchor]; ok {
+				r.refs.anchor = id
+			} else {
+				missA = append(missA, r.dedup.anchor)
+			}
 		}
 	}
 	s.dicts.mu.Unlock()
-	if len(missP)+len(missD)+len(missT) == 0 {
+	if len(missP)+len(missD)+len(missT)+len(missA) == 0 {
 		return nil
 	}
 	slices.SortFunc(missP, compareParty)
@@ -154,6 +168,8 @@ func (s *Store) resolveRefs(ctx context.Context, q queryer, recs []recordInput, 
 	missD = slices.Compact(missD)
 	slices.Sort(missT)
 	missT = slices.Compact(missT)
+	slices.Sort(missA)
+	missA = slices.Compact(missA)
 	pids := make(map[party]int64, len(missP))
 	for _, p := range missP {
 		id, err := s.lookupOrCreate(ctx, q, partySelect, partyInsert, create, p.product, p.seller, p.account, p.identifier, p.license, p.workload)
@@ -187,8 +203,22 @@ func (s *Store) resolveRefs(ctx context.Context, q queryer, recs []recordInput, 
 			*pending = append(*pending, interned{tpl: t, id: id})
 		}
 	}
+	aids := make(map[string]int64, len(missA))
+	for _, a := range missA {
+		id, err := s.lookupOrCreate(ctx, q, anchorSelect, anchorInsert, create, a)
+		if err != nil {
+			return err
+		}
+		aids[a] = id
+		if id != 0 && pending != nil {
+			*pending = append(*pending, interned{anchor: a, isAnchor: true, id: id})
+		}
+	}
 	for i := range recs {
 		r := &recs[i]
+		if r.dedup != nil && r.refs.anchor == 0 {
+			r.refs.anchor = aids[r.dedup.anchor]
+		}
 		if r.refs.party == 0 {
 			r.refs.party = pids[r.party]
 		}

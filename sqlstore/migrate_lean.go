@@ -101,15 +101,15 @@ func copyLeanRecords(ctx context.Context, tx *sql.Tx, s *Store, recs []mpmeter.M
 				return err
 			}
 			kind, _ := kindCode(r.Kind)
-			var format, hour, digest, tpl any
+			var format, hour, anchor, digest, tpl any
 			if in.text {
 				format = 1
 			}
 			if in.dedup != nil {
-				hour, digest, tpl = in.dedup.hour, in.dedup.digest, in.refs.tpl
+				hour, anchor, digest, tpl = in.dedup.hour, in.refs.anchor, in.dedup.digest, in.refs.tpl
 			}
 			args = append(args, ms(r.Timestamp), in.key, format, kind, in.refs.party, in.refs.dim,
-				r.Quantity, allocs, hour, digest, tpl, compactFingerprint(r.Fingerprint, r.Quantity), ms(r.CreatedAt))
+				r.Quantity, allocs, hour, anchor, digest, tpl, compactFingerprint(r.Fingerprint, r.Quantity), ms(r.CreatedAt))
 		}
 		row := "(?" + strings.Repeat(", ?", recordFields-1) + ")"
 		q := `INSERT INTO usage_records (` + recordColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(chunk)-1)

@@ -19,7 +19,7 @@ const (
 )
 
 const recordColumns = `timestamp_ms, record_id, record_id_format, kind, party_id, dimension_id,
-	quantity, allocations, dedup_hour, dedup_digest, dedup_template_id, fingerprint, created_at_ms`
+	quantity, allocations, dedup_hour, dedup_anchor_id, dedup_digest, dedup_template_id, fingerprint, created_at_ms`
 
 var writeSQL = [numWriteStmts]string{
 	wGetToken: `SELECT fingerprint, metering_record_id, expires_at_ms
@@ -49,7 +49,7 @@ var writeSQL = [numWriteStmts]string{
 func insertRecordsSQL(rows int) string {
 	row := "(?" + strings.Repeat(", ?", recordFields-1) + ")"
 	return `INSERT INTO usage_records (` + recordColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1) +
-		` ON CONFLICT (dedup_hour, dedup_digest) DO NOTHING RETURNING record_id`
+		` ON CONFLICT (dedup_hour, dedup_anchor_id, dedup_digest) DO NOTHING RETURNING record_id`
 }
 
 type readStmt int

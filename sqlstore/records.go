@@ -79,13 +79,18 @@ func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, to
 		if _, err := kindCode(rec.Kind); err != nil {
 			return mpmeter.MeteringOutcome{}, fmt.Errorf("sqlstore: PreviewUsage: %w", err)
 		}
-		p := splitDedupKey(&rec)
-		stored, err := recordsBySlot(ctx, s.rdb, s.d, []*dedupParts{&p})
-		if err != nil {
+		in := []recordInput{newRecordInput(&rec)}
+		if err := s.resolveRefs(ctx, s.rdb, in, false, nil); err != nil {
 			return mpmeter.MeteringOutcome{}, readErr(ctx, err, "record with dedup key %q", rec.DedupKey)
 		}
-		if r, ok := stored[slotOf(&p)]; ok {
-			return mpmeter.MeteringOutcome{Created: false, Record: r}, nil
+		if in[0].refs.anchor != 0 { // else no key with this anchor is stored
+			stored, err := recordsBySlot(ctx, s.rdb, s.d, []*dedupParts{in[0].dedup}, []int64{in[0].refs.anchor})
+			if err != nil {
+				return mpmeter.MeteringOutcome{}, readErr(ctx, err, "record with dedup key %q", rec.DedupKey)
+			}
+			if r, ok := stored[slotOf(in[0].dedup)]; ok {
+				return mpmeter.MeteringOutcome{Created: false, Record: r}, nil
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -259,15 +264,15 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 				return nil, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
 			}
 			kind, _ := kindCode(r.Kind)
-			var format, hour, digest, tpl any
+			var format, hour, anchor, digest, tpl any
 			if in.text {
 				format = 1
 			}
 			if in.dedup != nil {
-				hour, digest, tpl = in.dedup.hour, in.dedup.digest, in.refs.tpl
+				hour, anchor, digest, tpl = in.dedup.hour, in.refs.anchor, in.dedup.digest, in.refs.tpl
 			}
 			args = append(args, ms(r.Timestamp), in.key, format, kind, in.refs.party, in.refs.dim,
-				r.Quantity, allocs, hour, digest, tpl, compactFingerprint(r.Fingerprint, r.Quantity), ms(r.CreatedAt))
+				r.Quantity, allocs, hour, anchor, digest, tpl, compactFingerprint(r.Fingerprint, r.Quantity), ms(r.CreatedAt))
 		}
 		stmt, err := w.insertStmt(len(chunk))
 		if err != nil {
@@ -308,10 +313,11 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 	}
 	if len(taken) > 0 {
 		parts := make([]*dedupParts, len(taken))
+		anchors := make([]int64, len(taken))
 		for n, i := range taken {
-			parts[n] = ins[i].dedup
+			parts[n], anchors[n] = ins[i].dedup, ins[i].refs.anchor
 		}
-		stored, err := recordsBySlot(w.ctx, w.tx, w.s.d, parts)
+		stored, err := recordsBySlot(w.ctx, w.tx, w.s.d, parts, anchors)
 		if err != nil {
 			return nil, err
 		}
@@ -333,12 +339,12 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 	return out, nil
 }
 
-// insertChunk is how many records one INSERT carries (13 parameters each,
+// insertChunk is how many records one INSERT carries (14 parameters each,
 // far below either database's parameter limit).
 const insertChunk = 64
 
 // recordFields is the number of columns of a usage_records row.
-const recordFields = 13
+const recordFields = 14
 
 // querier runs a query: a transaction or a pool.
 type querier interface {
@@ -347,7 +353,7 @@ type querier interface {
 
 // recordsBySlot reads the stored records in the given dedup slots, keyed by
 // slotOf.
-func recordsBySlot(ctx context.Context, q querier, d *dialect, slots []*dedupParts) (map[string]mpmeter.MeteringRecord, error) {
+func recordsBySlot(ctx context.Context, q querier, d *dialect, slots []*dedupParts, anchors []int64) (map[string]mpmeter.MeteringRecord, error) {
 	var b strings.Builder
 	args := make([]any, 0, 2*len(slots))
 	b.WriteString(selectRecords + ` WHERE `)
@@ -355,8 +361,8 @@ func recordsBySlot(ctx context.Context, q querier, d *dialect, slots []*dedupPar
 		if n > 0 {
 			b.WriteString(" OR ")
 		}
-		b.WriteString("(r.dedup_hour = ? AND r.dedup_digest = ?)")
-		args = append(args, p.hour, p.digest)
+		b.WriteString("(r.dedup_hour = ? AND r.dedup_anchor_id = ? AND r.dedup_digest = ?)")
+		args = append(args, p.hour, anchors[n], p.digest)
 	}
 	rows, err := q.QueryContext(ctx, d.rebind(b.String()), args...)
 	if err != nil {
@@ -470,4 +476,3 @@ func scanStored(row scanner) (mpmeter.MeteringRecord, storedKeys, error) {
 	}
 	return r, st, nil
 }
-

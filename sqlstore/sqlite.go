@@ -82,6 +82,7 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_txlock", "immediate")
 	wq.Add("_pragma", "cache_size(-8192)")
+
 	wdb, err := sql.Open("sqlite", base+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)

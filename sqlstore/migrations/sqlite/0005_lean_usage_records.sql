@@ -24,6 +24,12 @@ CREATE TABLE usage_dedup_templates (
     id       INTEGER PRIMARY KEY,
     template TEXT NOT NULL UNIQUE
 ) STRICT;
+-- The longest '|'-separated part of a dedup key (sqlstore.dedupAnchor): a
+-- license ARN or workload id for the service's keys.
+CREATE TABLE usage_dedup_anchors (
+    id    INTEGER PRIMARY KEY,
+    value TEXT NOT NULL UNIQUE
+) STRICT;
 
 -- The usage log, clustered by time: the primary key (timestamp, id) is the
 -- order every usage query reads in, and new records land in its recent end.
@@ -39,6 +45,7 @@ CREATE TABLE usage_records (
     quantity          INTEGER NOT NULL,
     allocations       TEXT,             -- JSON array of mpmeter.Allocation; NULL when none
     dedup_hour        INTEGER,          -- NULL: no dedup key; else the number the key ends with, or 0
+    dedup_anchor_id   INTEGER,          -- usage_dedup_anchors
     dedup_digest      BLOB,             -- first 16 bytes of SHA-256(dedup key)
     dedup_template_id INTEGER,          -- usage_dedup_templates
     fingerprint       TEXT,             -- NULL: "q=<quantity>"
@@ -48,9 +55,11 @@ CREATE TABLE usage_records (
 -- A record by its MeteringRecordId (idempotency tokens' answers, the admin
 -- API); unique, as ids are. UUIDv7 ids grow, so inserts append.
 CREATE UNIQUE INDEX usage_records_id ON usage_records (record_id);
--- Exactly-once: one record per dedup slot. Leads with the key's hour, so one
--- hour's keys sit together. NULLs (no key) never collide.
-CREATE UNIQUE INDEX usage_records_dedup ON usage_records (dedup_hour, dedup_digest);
+-- Exactly-once: one record per dedup slot. Leads with the key's hour and
+-- anchor (both functions of the key, so this is unique exactly when the key
+-- is), so one hour's keys sit together, grouped by agreement or workload.
+-- NULLs (no key) never collide.
+CREATE UNIQUE INDEX usage_records_dedup ON usage_records (dedup_hour, dedup_anchor_id, dedup_digest);
 
 -- Purging expired tokens reads them in expiry order.
 CREATE INDEX idempotency_tokens_expiry ON idempotency_tokens (expires_at_ms);
