@@ -86,10 +86,10 @@ const (
 		AND customer_identifier = ? AND license_arn = ? AND workload_id = ?`
 	partyInsert = `INSERT INTO usage_parties (product_code, seller_account_id, customer_account_id, customer_identifier, license_arn, workload_id)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`
-	dimSelect = `SELECT id FROM usage_dimensions WHERE name = ?`
-	dimInsert = `INSERT INTO usage_dimensions (name) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
-	tplSelect = `SELECT id FROM usage_dedup_templates WHERE template = ?`
-	tplInsert = `INSERT INTO usage_dedup_templates (template) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
+	dimSelect    = `SELECT id FROM usage_dimensions WHERE name = ?`
+	dimInsert    = `INSERT INTO usage_dimensions (name) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
+	tplSelect    = `SELECT id FROM usage_dedup_templates WHERE template = ?`
+	tplInsert    = `INSERT INTO usage_dedup_templates (template) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
 	anchorSelect = `SELECT id FROM usage_dedup_anchors WHERE value = ?`
 	anchorInsert = `INSERT INTO usage_dedup_anchors (value) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
 )

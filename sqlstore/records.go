@@ -356,7 +356,7 @@ type querier interface {
 func recordsBySlot(ctx context.Context, q querier, d *dialect, slots []*dedupParts, anchors []int64) (map[string]mpmeter.MeteringRecord, error) {
 	var b strings.Builder
 	args := make([]any, 0, 2*len(slots))
-	b.WriteString(selectRecords + ` WHERE `)
+	b.WriteString(selectRecords + ` WHERE ` + joinRecords + ` AND (`)
 	for n, p := range slots {
 		if n > 0 {
 			b.WriteString(" OR ")
@@ -364,6 +364,7 @@ func recordsBySlot(ctx context.Context, q querier, d *dialect, slots []*dedupPar
 		b.WriteString("(r.dedup_hour = ? AND r.dedup_anchor_id = ? AND r.dedup_digest = ?)")
 		args = append(args, p.hour, anchors[n], p.digest)
 	}
+	b.WriteString(")")
 	rows, err := q.QueryContext(ctx, d.rebind(b.String()), args...)
 	if err != nil {
 		return nil, err
@@ -383,7 +384,7 @@ func recordsBySlot(ctx context.Context, q querier, d *dialect, slots []*dedupPar
 // recordByID reads the stored record with this MeteringRecordID.
 func recordByID(ctx context.Context, q querier, d *dialect, id string) (mpmeter.MeteringRecord, error) {
 	key, _ := recordKey(id)
-	rows, err := q.QueryContext(ctx, d.rebind(selectRecords+` WHERE r.record_id = ?`), key)
+	rows, err := q.QueryContext(ctx, d.rebind(selectRecords+` WHERE `+joinRecords+` AND r.record_id = ?`), key)
 	if err != nil {
 		return mpmeter.MeteringRecord{}, err
 	}
