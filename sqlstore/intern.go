@@ -105,16 +105,17 @@ type queryer interface {
 // after it sees the committed row.
 func (s *Store) lookupOrCreate(ctx context.Context, q queryer, sel, ins string, create bool, args ...any) (int64, error) {
 	var id int64
+	if create {
+		// Writers miss the cache mostly for rows that are new (an
+		// agreement's first record), so INSERT first.
+		err := q.QueryRowContext(ctx, s.d.rebind(ins), args...).Scan(&id)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return id, err
+		}
+	}
 	err := q.QueryRowContext(ctx, s.d.rebind(sel), args...).Scan(&id)
-	if err == nil || !errors.Is(err, sql.ErrNoRows) {
-		return id, err
-	}
-	if !create {
+	if errors.Is(err, sql.ErrNoRows) && !create {
 		return 0, nil
-	}
-	err = q.QueryRowContext(ctx, s.d.rebind(ins), args...).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = q.QueryRowContext(ctx, s.d.rebind(sel), args...).Scan(&id)
 	}
 	return id, err
 }
