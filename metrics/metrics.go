@@ -22,6 +22,7 @@ type Metrics struct {
 	records     *prometheus.CounterVec
 	commitBatch prometheus.Histogram
 	commitTime  prometheus.Histogram
+	purged      *prometheus.CounterVec
 }
 
 // New returns metrics registered in a fresh registry, with Go runtime and
@@ -52,8 +53,12 @@ func New() *Metrics {
 			Help:    "Store commit latency, including the fsync.",
 			Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1, .5, 1},
 		}),
+		purged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpmeter_purged_total",
+			Help: "Expired rows deleted by the background purge: client_tokens (MeterUsage ClientTokens), registration_tokens.",
+		}, []string{"what"}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.records, m.commitBatch, m.commitTime,
+	m.registry.MustRegister(m.requests, m.latency, m.records, m.commitBatch, m.commitTime, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -86,4 +91,9 @@ func (m *Metrics) ObserveRecords(op, outcome string, n int) {
 func (m *Metrics) ObserveCommit(records int, d time.Duration) {
 	m.commitBatch.Observe(float64(records))
 	m.commitTime.Observe(d.Seconds())
+}
+
+// ObservePurged counts rows the background purge deleted (package purge).
+func (m *Metrics) ObservePurged(what string, n int) {
+	m.purged.WithLabelValues(what).Add(float64(n))
 }

@@ -102,6 +102,9 @@ type Server struct {
 	Logger      *slog.Logger
 	// SeedSummary says what the seed put in the store.
 	SeedSummary seed.Summary
+	// Clock is the service clock (Config.Clock, or the virtual clock New
+	// made): what background work such as purging judges expiry by.
+	Clock mpmeter.Clock
 }
 
 // New applies the seed to cfg.Store, ensures a signing key, and builds the
@@ -133,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		cfg.Clock = vc
 	}
+	s.Clock = cfg.Clock
 	if cfg.Seed != nil {
 		sum, err := cfg.Seed.Apply(ctx, st, cfg.Clock.Now(), cfg.TokenTTL)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seed"
+	"github.com/mpmeter/mpmeter/purge"
 	"github.com/mpmeter/mpmeter/server"
 	"github.com/mpmeter/mpmeter/service"
 	"github.com/mpmeter/mpmeter/sqlstore"
@@ -202,6 +203,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if c.demo {
 		printDemo(stdout, endpoint)
 	}
+
+	// Expired client and registration tokens are deleted in the
+	// background, stopped before the store is closed.
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		purge.Run(purgeCtx, purge.Config{Store: srv.Store, Clock: srv.Clock, Observer: m, Logger: logger})
+	}()
+	defer func() { stopPurge(); <-purged }()
 
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
