@@ -22,7 +22,9 @@ import (
 // service's three kinds of records and dedup keys, a record without a key,
 // UUID and text ids, allocations and fingerprints of both shapes.
 func oldRecord(i int) mpmeter.MeteringRecord {
-	hour := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i%48) * time.Hour)
+	// Keys are distinct: within an hour (1,000 records) every account has
+	// each of its two dimensions once.
+	hour := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i/1000) * time.Hour)
 	acct := fmt.Sprintf("%012d", 100000000000+i%500)
 	lic := "arn:aws:license-manager::" + acct + ":license/l-" + fmt.Sprintf("%032x", i%500)
 	r := mpmeter.MeteringRecord{
@@ -34,7 +36,7 @@ func oldRecord(i int) mpmeter.MeteringRecord {
 	switch i % 5 {
 	case 0, 1: // BatchMeterUsage
 		r.Kind, r.ProductCode, r.LicenseArn, r.CustomerIdentifier = mpmeter.UsageBatch, "saasprod", lic, "cust-"+acct
-		r.Dimension = []string{"users", "gigabytes"}[i%2]
+		r.Dimension = []string{"users", "gigabytes"}[(i/500)%2]
 		r.DedupKey = "batch|" + lic + "|" + r.Dimension + "|" + strconv.FormatInt(r.Timestamp.Truncate(time.Hour).Unix(), 10)
 		if i%5 == 1 {
 			r.Allocations = []mpmeter.Allocation{{Quantity: r.Quantity, Tags: []mpmeter.AllocationTag{{Key: "team", Value: "t" + strconv.Itoa(i%3)}}}}
