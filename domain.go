@@ -275,12 +275,68 @@ type UsageTotal struct {
 
 // UsageFilter selects usage records. Zero fields do not filter.
 type UsageFilter struct {
+	ProductCode        string
+	SellerAccountID    string
+	CustomerAccountID  string
+	CustomerIdentifier string
+	LicenseArn         string
+	Dimension          string
+	Kind               string    // the operation: UsageBatch, UsageMeter, UsageRegister
+	From, To           time.Time // Timestamp in [From, To)
+	// TagKey selects records with an allocation carrying this tag key, and
+	// with TagValue non-empty, this key with this value.
+	TagKey, TagValue string
+	// Status is the outcome of the call that stored a record. Only accepted
+	// records are stored, so every stored record's status is
+	// UsageRecordResultStatusSuccess: "" and "Success" match every record,
+	// "DuplicateRecord" and "CustomerNotSubscribed" (never stored; see the
+	// metrics and the audit log) match none, anything else is an error.
+	Status string
+	// Newest orders newest first (Timestamp, then MeteringRecordID, both
+	// descending) instead of oldest first.
+	Newest bool
+	Limit  int // 0: no limit
+}
+
+// UsagePage is one page of records (Store.UsagePage).
+type UsagePage struct {
+	Records []MeteringRecord
+	// Next is the cursor of the following page; empty on the last page.
+	Next string
+}
+
+// UsageSummaryQuery asks for usage quantities summed per period.
+type UsageSummaryQuery struct {
+	Filter UsageFilter // Limit and Newest are ignored
+	// Period is time.Hour or 24*time.Hour (UTC days).
+	Period time.Duration
+	// Which fields the lines are grouped by, besides the period.
+	ByProduct, ByCustomer, ByDimension bool
+	// ByTag, when non-empty, groups by the value of this allocation tag
+	// key: each allocation's quantity counts for the value its tags give
+	// the key, "" when they give none (and a record without allocations
+	// counts wholly for "").
+	ByTag string
+}
+
+// UsageSummaryLine is one line of a usage summary. Fields not grouped by are
+// empty.
+type UsageSummaryLine struct {
+	Start             time.Time // the period's start, UTC
 	ProductCode       string
-	SellerAccountID   string
 	CustomerAccountID string
-	Kind              string
-	From, To          time.Time // Timestamp in [From, To)
-	Limit             int       // 0: no limit
+	Dimension         string
+	TagValue          string
+	Quantity          int64 // summed
+	// Records counts the records summed (with ByTag: the allocations, a
+	// record without allocations counting as one).
+	Records int64
+}
+
+// PurgeResult says what Store.PurgeExpired deleted.
+type PurgeResult struct {
+	IdempotencyTokens  int
+	RegistrationTokens int
 }
 
 // Entitlement is what a buyer's contract grants for one dimension of a

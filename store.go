@@ -2,8 +2,15 @@ package mpmeter
 
 import (
 	"context"
+	"iter"
 	"time"
 )
+
+// RegistrationTokenRetention is how long an expired registration token is
+// kept before Store.PurgeExpired deletes it: for a day after expiry
+// ResolveCustomer still answers ExpiredTokenException, as it did before
+// purging existed, rather than InvalidTokenException.
+const RegistrationTokenRetention = 24 * time.Hour
 
 // Store is where the marketplace and its usage live. Implementations:
 // sqlstore (SQLite, the embedded default; PostgreSQL for several nodes).
@@ -150,6 +157,26 @@ type Store interface {
 	// database adds up the rows, so a day of a busy product costs one
 	// index range scan, not a record each across the wire.
 	UsageTotals(ctx context.Context, f UsageFilter) ([]UsageTotal, error)
+	// UsageRecord returns the stored record with this MeteringRecordID.
+	UsageRecord(ctx context.Context, id string) (MeteringRecord, error)
+	// UsagePage returns up to limit (at least 1) records matching f in f's
+	// order, starting after cursor ("" for the first page; otherwise a Next
+	// of an earlier page with the same filter). The order is stable: pages
+	// neither repeat nor skip records that existed when the first was read.
+	// A malformed cursor is an error.
+	UsagePage(ctx context.Context, f UsageFilter, cursor string, limit int) (UsagePage, error)
+	// EachUsage streams the records matching f in f's order, without
+	// holding them all in memory; iteration stops at the first error.
+	EachUsage(ctx context.Context, f UsageFilter) iter.Seq2[MeteringRecord, error]
+	// UsageSummary streams quantities summed by the database per period
+	// and grouping, ordered by period start, then product, customer,
+	// dimension and tag value.
+	UsageSummary(ctx context.Context, q UsageSummaryQuery) iter.Seq2[UsageSummaryLine, error]
+	// PurgeExpired deletes at most limit idempotency tokens that expired by
+	// now and at most limit registration tokens expired for more than
+	// RegistrationTokenRetention by now, in one short transaction. Metering
+	// records are never purged.
+	PurgeExpired(ctx context.Context, now time.Time, limit int) (PurgeResult, error)
 
 	// SigningKeys returns every signing key version, oldest first. The
 	// private key bytes are returned as they were put (the caller encrypts).

@@ -240,7 +240,10 @@ func TestSlotTimesDistinctHours(t *testing.T) {
 
 func TestGrowthSmoke(t *testing.T) {
 	ctx := context.Background()
-	m := Marketplace(500, 10)
+	// 2,000 customers: 120,000 live slots, enough for the live load of a
+	// fast store at three points (500 ran out at ~20k records/s); the
+	// pre-fill uses the first 500.
+	m := Marketplace(2000, 10)
 	target, err := Start(ctx, KindSQLite, "", m, TargetOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

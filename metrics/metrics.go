@@ -28,6 +28,7 @@ type Metrics struct {
 	auditPurged  prometheus.Counter
 	auditFlush   prometheus.Histogram
 	auditStore   prometheus.Histogram
+	purged       *prometheus.CounterVec
 }
 
 // New returns metrics registered in a fresh registry, with Go runtime and
@@ -80,6 +81,10 @@ func New() *Metrics {
 			Help:    "How long one audit log batch held the database, BEGIN to COMMIT (on SQLite: time taken from the one writer).",
 			Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1, .5, 1},
 		}),
+		purged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpmeter_purged_total",
+			Help: "Expired rows deleted by the background purge: client_tokens (MeterUsage ClientTokens), registration_tokens.",
+		}, []string{"what"}),
 	}
 	// Every reason from the start, so a dashboard sees 0 rather than no
 	// series.
@@ -87,7 +92,7 @@ func New() *Metrics {
 		m.auditDropped.WithLabelValues(reason)
 	}
 	m.registry.MustRegister(m.auditWritten, m.auditDropped, m.auditPurged, m.auditFlush, m.auditStore)
-	m.registry.MustRegister(m.requests, m.latency, m.records, m.commitBatch, m.commitTime,
+	m.registry.MustRegister(m.requests, m.latency, m.records, m.commitBatch, m.commitTime, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -140,4 +145,9 @@ func (m *Metrics) AuditPurged(events int) { m.auditPurged.Add(float64(events)) }
 // (sqlstore.WithAuditWriteObserver).
 func (m *Metrics) ObserveAuditWrite(events int, d time.Duration) {
 	m.auditStore.Observe(d.Seconds())
+}
+
+// ObservePurged counts rows the background purge deleted (package purge).
+func (m *Metrics) ObservePurged(what string, n int) {
+	m.purged.WithLabelValues(what).Add(float64(n))
 }

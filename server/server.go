@@ -19,8 +19,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mpmeter/mpmeter"
-	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/admin"
+	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/internal/buildinfo"
 	"github.com/mpmeter/mpmeter/keys"
@@ -150,6 +150,9 @@ type Server struct {
 	SeedSummary seed.Summary
 	// Health answers GET /healthz (also on cmd/mpmeter's admin listener).
 	Health http.Handler
+	// Clock is the service clock (Config.Clock, or the virtual clock New
+	// made): what background work such as purging judges expiry by.
+	Clock mpmeter.Clock
 }
 
 // New applies the seed to cfg.Store, ensures a signing key, and builds the
@@ -181,6 +184,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		cfg.Clock = vc
 	}
+	s.Clock = cfg.Clock
 	if cfg.Seed != nil {
 		sum, err := cfg.Seed.Apply(ctx, st, cfg.Clock.Now(), cfg.TokenTTL)
 		if err != nil {

@@ -48,7 +48,7 @@ func (s *Service) RegisterUsage(ctx context.Context, caller mpmeter.Caller, in *
 		Fingerprint: "registration",
 		CreatedAt:   now,
 	}
-	registered, err := s.registeredBefore(ctx, caller.AccountID, w.ID, p.Code)
+	registered, err := s.registeredBefore(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -96,16 +96,14 @@ func (s *Service) RegisterUsage(ctx context.Context, caller mpmeter.Caller, in *
 	return out, nil
 }
 
-// registeredBefore reports whether the workload has registered the product.
-func (s *Service) registeredBefore(ctx context.Context, account, workload, product string) (bool, error) {
-	recs, err := s.store.Usage(ctx, mpmeter.UsageFilter{ProductCode: product, CustomerAccountID: account, Kind: mpmeter.UsageRegister})
+// registeredBefore reports whether the workload has registered the product:
+// whether rec's dedup slot (one registration per workload and product) is
+// taken. One lookup of the store's unique dedup index, however much usage
+// the product has.
+func (s *Service) registeredBefore(ctx context.Context, rec mpmeter.MeteringRecord) (bool, error) {
+	o, err := s.store.PreviewUsage(ctx, rec, nil)
 	if err != nil {
 		return false, err
 	}
-	for _, r := range recs {
-		if r.WorkloadID == workload {
-			return true, nil
-		}
-	}
-	return false, nil
+	return !o.Created, nil
 }

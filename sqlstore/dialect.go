@@ -22,6 +22,17 @@ type dialect struct {
 	retryable func(err error, attempt int) bool
 	// migrationsTable creates schema_migrations if it is missing.
 	migrationsTable string
+
+	// Allocations (JSON text) as the database reads them. tagExists(false)
+	// is a condition with one parameter (the tag key), tagExists(true) with
+	// two (key, value): r has an allocation carrying that tag. allocJoin
+	// joins usage_records r with its allocations (one row, a NULL one for a
+	// record without); allocQuantity is a row's quantity; tagValue (one
+	// parameter, the key) the value of that key on the row's allocation.
+	tagExists                          func(withValue bool) string
+	allocJoin, allocQuantity, tagValue string
+	// collateC orders text bytewise, as SQLite's BINARY does.
+	collateC string
 }
 
 var sqliteDialect = &dialect{
@@ -40,6 +51,18 @@ var sqliteDialect = &dialect{
 	retryable: func(err error, attempt int) bool {
 		return errors.Is(err, errRetry) && attempt < maxAttempts
 	},
+	tagExists: func(withValue bool) string {
+		c := `r.allocations IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(r.allocations) a, json_each(a.value, '$.t') g
+			WHERE json_extract(g.value, '$.k') = ?`
+		if withValue {
+			c += ` AND json_extract(g.value, '$.v') = ?`
+		}
+		return c + `)`
+	},
+	allocJoin:     `LEFT JOIN json_each(r.allocations) a`,
+	allocQuantity: `CASE WHEN a.value IS NULL THEN r.quantity ELSE json_extract(a.value, '$.q') END`,
+	tagValue: `COALESCE((SELECT json_extract(g.value, '$.v') FROM json_each(a.value, '$.t') g
+		WHERE json_extract(g.value, '$.k') = ? LIMIT 1), '')`,
 	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,
@@ -57,6 +80,19 @@ var postgresDialect = &dialect{
 	// serialization failures are provoked. See recordUsageTx for the races.
 	txOptions: &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 	retryable: postgresRetryable,
+	tagExists: func(withValue bool) string {
+		c := `r.allocations IS NOT NULL AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.allocations::jsonb) a(e),
+			jsonb_array_elements(COALESCE(a.e->'t', '[]'::jsonb)) g(e) WHERE g.e->>'k' = ?`
+		if withValue {
+			c += ` AND g.e->>'v' = ?`
+		}
+		return c + `)`
+	},
+	allocJoin:     `LEFT JOIN LATERAL jsonb_array_elements(r.allocations::jsonb) a(e) ON true`,
+	allocQuantity: `CASE WHEN a.e IS NULL THEN r.quantity ELSE (a.e->>'q')::bigint END`,
+	tagValue: `COALESCE((SELECT g.e->>'v' FROM jsonb_array_elements(COALESCE(a.e->'t', '[]'::jsonb)) g(e)
+		WHERE g.e->>'k' = ? LIMIT 1), '')`,
+	collateC: ` COLLATE "C"`,
 	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer PRIMARY KEY,
 		name       text NOT NULL,
@@ -83,7 +119,7 @@ func postgresRetryable(err error, attempt int) bool {
 	case "40001", "40P01": // serialization_failure, deadlock_detected
 		return attempt < maxAttempts
 	case "23505": // unique_violation
-		return pe.ConstraintName == "metering_records_pkey" && attempt == 1
+		return pe.ConstraintName == "usage_records_pkey" && attempt == 1
 	}
 	return false
 }

@@ -66,3 +66,13 @@ func PostgresTestDSN(t testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// MigrateUpToForTest brings the database at db (opened with database/sql,
+// driver "sqlite" or "pgx") to schema version upTo.
+func MigrateUpToForTest(ctx context.Context, db *sql.DB, dialectName string, upTo int) error {
+	d := sqliteDialect
+	if dialectName == DialectPostgres {
+		d = postgresDialect
+	}
+	return migrateUpTo(ctx, db, d, dialectName, upTo)
+}

@@ -137,6 +137,7 @@ func (g *groupCommitter) commit(group []*groupCall) {
 		records = 0
 		for _, c := range live {
 			c.out, c.err = nil, nil
+			mark := len(w.pending)
 			if _, err := w.stmt(wSavepoint).ExecContext(w.ctx); err != nil {
 				return err
 			}
@@ -145,6 +146,8 @@ func (g *groupCommitter) commit(group []*groupCall) {
 				if _, rerr := w.stmt(wRollbackToSavepoint).ExecContext(w.ctx); rerr != nil {
 					return rerr
 				}
+				// The rows this caller created are gone with its savepoint.
+				w.pending = w.pending[:mark]
 				c.err = fmt.Errorf("sqlstore: RecordUsage: %w", err)
 			} else {
 				c.out = out

@@ -73,6 +73,12 @@ type migrationDB interface {
 // against a schema the new version extended (migrations add, they do not
 // break the previous version).
 func migrate(ctx context.Context, db migrationDB, d *dialect, dialectName string) error {
+	return migrateUpTo(ctx, db, d, dialectName, 0)
+}
+
+// migrateUpTo is migrate stopping after version upTo (0: the last); tests
+// use it to build a database of an earlier schema.
+func migrateUpTo(ctx context.Context, db migrationDB, d *dialect, dialectName string, upTo int) error {
 	ms, err := migrations(dialectName)
 	if err != nil {
 		return err
@@ -87,6 +93,9 @@ func migrate(ctx context.Context, db migrationDB, d *dialect, dialectName string
 	for _, m := range ms {
 		if applied[m.version] {
 			continue
+		}
+		if upTo > 0 && m.version > upTo {
+			break
 		}
 		if err := applyMigration(ctx, db, d, m); err != nil {
 			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
@@ -129,6 +138,11 @@ func applyMigration(ctx context.Context, db migrationDB, d *dialect, m migration
 	// statements.
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return err
+	}
+	if step := goSteps[m.name]; step != nil {
+		if err := step(ctx, tx, d); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO schema_migrations (version, name) VALUES (?, ?)"), m.version, m.name); err != nil {
 		return err

@@ -64,7 +64,7 @@ func openPostgres(ctx context.Context, dsn string, cfg config) (*Store, error) {
 	db.SetMaxIdleConns(pool)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{d: postgresDialect, wdb: db, rdb: db, commitObserver: cfg.commitObserver, auditObserver: cfg.auditObserver}
+	s := &Store{d: postgresDialect, wdb: db, rdb: db, commitObserver: cfg.commitObserver, auditObserver: cfg.auditObserver, dicts: newDictionaries()}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -10,9 +10,7 @@ type writeStmt int
 
 // Statements of the RecordUsage hot path, prepared on the write pool.
 const (
-	wRecordByDedupKey writeStmt = iota
-	wRecordByID
-	wGetToken
+	wGetToken writeStmt = iota
 	wPutToken
 	wSavepoint
 	wRollbackToSavepoint
@@ -20,13 +18,10 @@ const (
 	numWriteStmts
 )
 
-const recordColumns = `metering_record_id, kind, product_code, seller_account_id,
-	customer_account_id, customer_identifier, license_arn, workload_id, dimension,
-	timestamp_ms, quantity, allocations, dedup_key, fingerprint, created_at_ms`
+const recordColumns = `timestamp_ms, record_id, record_id_format, kind, party_id, dimension_id,
+	quantity, allocations, dedup_hour, dedup_anchor_id, dedup_digest, dedup_template_id, fingerprint, created_at_ms`
 
 var writeSQL = [numWriteStmts]string{
-	wRecordByDedupKey: `SELECT ` + recordColumns + ` FROM metering_records WHERE dedup_key = ?`,
-	wRecordByID:       `SELECT ` + recordColumns + ` FROM metering_records WHERE metering_record_id = ?`,
 	wGetToken: `SELECT fingerprint, metering_record_id, expires_at_ms
 		FROM idempotency_tokens WHERE scope = ? AND token = ?`,
 	// Stores a new token, or replaces the stored one only if it has expired
@@ -48,13 +43,13 @@ var writeSQL = [numWriteStmts]string{
 }
 
 // insertRecordsSQL inserts rows records in one statement. ON CONFLICT names
-// dedup_key only: a record whose key is taken is skipped (and missing from
-// RETURNING), while any other violation, such as a duplicate
-// metering_record_id, still fails the statement and the call.
+// the dedup slot only: a record whose key is taken is skipped (and missing
+// from RETURNING), while any other violation, such as a duplicate record
+// id, still fails the statement and the call.
 func insertRecordsSQL(rows int) string {
 	row := "(?" + strings.Repeat(", ?", recordFields-1) + ")"
-	return `INSERT INTO metering_records (` + recordColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1) +
-		` ON CONFLICT (dedup_key) DO NOTHING RETURNING metering_record_id`
+	return `INSERT INTO usage_records (` + recordColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1) +
+		` ON CONFLICT (dedup_hour, dedup_anchor_id, dedup_digest) DO NOTHING RETURNING record_id`
 }
 
 type readStmt int
@@ -68,8 +63,6 @@ const (
 	rSubscriptionsOf
 	rRegistrationToken
 	rSigningKeys
-	rRecordByDedupKey
-	rRecordByID
 	rGetToken
 	numReadStmts
 )
@@ -106,7 +99,5 @@ var readSQL = [numReadStmts]string{
 	rSigningKeys: `SELECT version, private_key_pem, public_key_pem, created_at_ms
 		FROM signing_keys ORDER BY version`,
 	// PreviewUsage reads what RecordUsage would find, on the read pool.
-	rRecordByDedupKey: writeSQL[wRecordByDedupKey],
-	rRecordByID:       writeSQL[wRecordByID],
-	rGetToken:         writeSQL[wGetToken],
+	rGetToken: writeSQL[wGetToken],
 }

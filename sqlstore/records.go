@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -8,11 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mpmeter/mpmeter"
 )
@@ -67,7 +66,7 @@ func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, to
 			if fp != tok.Fingerprint {
 				return mpmeter.MeteringOutcome{}, fmt.Errorf("token %q: %w", tok.Token, mpmeter.ErrIdempotencyConflict)
 			}
-			first, err := scanRecord(s.rst[rRecordByID].QueryRowContext(ctx, id))
+			first, err := recordByID(ctx, s.rdb, s.d, id)
 			if err != nil {
 				// Not ErrNotFound: a token naming a missing record is a
 				// broken database.
@@ -77,12 +76,21 @@ func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, to
 		}
 	}
 	if rec.DedupKey != "" {
-		stored, err := scanRecord(s.rst[rRecordByDedupKey].QueryRowContext(ctx, rec.DedupKey))
-		switch {
-		case err == nil:
-			return mpmeter.MeteringOutcome{Created: false, Record: stored}, nil
-		case !errors.Is(err, sql.ErrNoRows):
+		if _, err := kindCode(rec.Kind); err != nil {
+			return mpmeter.MeteringOutcome{}, fmt.Errorf("sqlstore: PreviewUsage: %w", err)
+		}
+		in := []recordInput{newRecordInput(&rec)}
+		if err := s.resolveRefs(ctx, s.rdb, in, false, nil); err != nil {
 			return mpmeter.MeteringOutcome{}, readErr(ctx, err, "record with dedup key %q", rec.DedupKey)
+		}
+		if in[0].refs.anchor != 0 { // else no key with this anchor is stored
+			stored, err := recordsBySlot(ctx, s.rdb, s.d, []*dedupParts{in[0].dedup}, []int64{in[0].refs.anchor})
+			if err != nil {
+				return mpmeter.MeteringOutcome{}, readErr(ctx, err, "record with dedup key %q", rec.DedupKey)
+			}
+			if r, ok := stored[slotOf(in[0].dedup)]; ok {
+				return mpmeter.MeteringOutcome{Created: false, Record: r}, nil
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -128,7 +136,7 @@ func recordUsageTx(w *txn, recs []mpmeter.MeteringRecord, tok *mpmeter.Idempoten
 			if fp != tok.Fingerprint {
 				return nil, fmt.Errorf("token %q: %w", tok.Token, mpmeter.ErrIdempotencyConflict)
 			}
-			rec, err := scanRecord(w.stmt(wRecordByID).QueryRowContext(w.ctx, id))
+			rec, err := recordByID(w.ctx, w.tx, w.s.d, id)
 			if err != nil {
 				// Not ErrNotFound: the caller looked up no row; a token
 				// naming a missing record is a broken database.
@@ -160,10 +168,40 @@ func recordUsageTx(w *txn, recs []mpmeter.MeteringRecord, tok *mpmeter.Idempoten
 	return out, nil
 }
 
+// recordInput is one record on its way into usage_records.
+type recordInput struct {
+	rec   *mpmeter.MeteringRecord
+	key   []byte // stored record id
+	text  bool   // key is the id's text
+	party party
+	dedup *dedupParts // nil: no dedup key
+	refs  recordRefs
+}
+
+func newRecordInput(r *mpmeter.MeteringRecord) recordInput {
+	in := recordInput{rec: r, party: party{r.ProductCode, r.SellerAccountID, r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.WorkloadID}}
+	in.key, in.text = recordKey(r.MeteringRecordID)
+	if r.DedupKey != "" {
+		p := splitDedupKey(r)
+		in.dedup = &p
+	}
+	return in
+}
+
+// slotOf names a record's dedup slot in maps.
+func slotOf(p *dedupParts) string { return strconv.FormatInt(p.hour, 10) + "/" + string(p.digest) }
+
 // insertRecords inserts recs, skipping those whose DedupKey is taken, and
 // returns their outcomes in recs' order.
 func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOutcome, error) {
 	out := make([]mpmeter.MeteringOutcome, len(recs))
+	ins := make([]recordInput, len(recs))
+	for i := range recs {
+		if _, err := kindCode(recs[i].Kind); err != nil {
+			return nil, fmt.Errorf("record %q: %w", recs[i].MeteringRecordID, err)
+		}
+		ins[i] = newRecordInput(&recs[i])
+	}
 	// Key order: see recordUsageTx. The sort is stable, so of records
 	// sharing a key the first in recs comes first and is the one stored.
 	order := make([]int, len(recs))
@@ -172,7 +210,16 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 	}
 	if len(recs) > 1 {
 		slices.SortStableFunc(order, func(a, b int) int {
-			return strings.Compare(recs[a].DedupKey, recs[b].DedupKey)
+			da, db := ins[a].dedup, ins[b].dedup
+			switch {
+			case da == nil && db == nil:
+				return 0
+			case da == nil:
+				return -1
+			case db == nil:
+				return 1
+			}
+			return cmp.Or(cmp.Compare(da.hour, db.hour), bytes.Compare(da.digest, db.digest))
 		})
 	}
 	// first[i] is the index of the record that stands for recs[i]: itself,
@@ -181,16 +228,26 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 	unique := make([]int, 0, len(recs))
 	prev := -1 // the last record handled that has a DedupKey
 	for _, i := range order {
-		r := &recs[i]
-		if r.DedupKey != "" && prev >= 0 && recs[prev].DedupKey == r.DedupKey {
+		d := ins[i].dedup
+		if d != nil && prev >= 0 && ins[prev].dedup.hour == d.hour && bytes.Equal(ins[prev].dedup.digest, d.digest) {
 			first[i] = prev
 			continue
 		}
 		first[i] = i
 		unique = append(unique, i)
-		if r.DedupKey != "" {
+		if d != nil {
 			prev = i
 		}
+	}
+	uniq := make([]recordInput, len(unique))
+	for n, i := range unique {
+		uniq[n] = ins[i]
+	}
+	if err := w.s.resolveRefs(w.ctx, w.tx, uniq, true, &w.pending); err != nil {
+		return nil, err
+	}
+	for n, i := range unique {
+		ins[i].refs = uniq[n].refs
 	}
 
 	// One INSERT per chunk of rows; RETURNING names the rows it inserted,
@@ -200,14 +257,22 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 		chunk := unique[start:min(start+insertChunk, len(unique))]
 		args := make([]any, 0, len(chunk)*recordFields)
 		for _, i := range chunk {
-			r := &recs[i]
+			in := &ins[i]
+			r := in.rec
 			allocs, err := encodeAllocations(r.Allocations)
 			if err != nil {
 				return nil, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
 			}
-			args = append(args, r.MeteringRecordID, r.Kind, r.ProductCode, r.SellerAccountID,
-				r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.WorkloadID, r.Dimension,
-				ms(r.Timestamp), r.Quantity, allocs, nullable(r.DedupKey), r.Fingerprint, ms(r.CreatedAt))
+			kind, _ := kindCode(r.Kind)
+			var format, hour, anchor, digest, tpl any
+			if in.text {
+				format = 1
+			}
+			if in.dedup != nil {
+				hour, anchor, digest, tpl = in.dedup.hour, in.refs.anchor, in.dedup.digest, in.refs.tpl
+			}
+			args = append(args, ms(r.Timestamp), in.key, format, kind, in.refs.party, in.refs.dim,
+				r.Quantity, allocs, hour, anchor, digest, tpl, compactFingerprint(r.Fingerprint, r.Quantity), ms(r.CreatedAt))
 		}
 		stmt, err := w.insertStmt(len(chunk))
 		if err != nil {
@@ -218,12 +283,12 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 			return nil, err
 		}
 		for rows.Next() {
-			var id string
+			var id []byte
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			inserted[id] = true
+			inserted[string(id)] = true
 		}
 		if err := rows.Close(); err != nil {
 			return nil, err
@@ -238,21 +303,26 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 	for _, i := range unique {
 		r := &recs[i]
 		switch {
-		case inserted[r.MeteringRecordID]:
+		case inserted[string(ins[i].key)]:
 			out[i] = mpmeter.MeteringOutcome{Created: true, Record: normalize(*r)}
-		case r.DedupKey == "":
+		case ins[i].dedup == nil:
 			return nil, fmt.Errorf("record %q without a dedup key was not inserted", r.MeteringRecordID)
 		default:
 			taken = append(taken, i)
 		}
 	}
 	if len(taken) > 0 {
-		stored, err := recordsByDedupKey(w, recs, taken)
+		parts := make([]*dedupParts, len(taken))
+		anchors := make([]int64, len(taken))
+		for n, i := range taken {
+			parts[n], anchors[n] = ins[i].dedup, ins[i].refs.anchor
+		}
+		stored, err := recordsBySlot(w.ctx, w.tx, w.s.d, parts, anchors)
 		if err != nil {
 			return nil, err
 		}
 		for _, i := range taken {
-			rec, ok := stored[recs[i].DedupKey]
+			rec, ok := stored[slotOf(ins[i].dedup)]
 			if !ok {
 				return nil, fmt.Errorf("record with dedup key %q: not inserted and not found", recs[i].DedupKey)
 			}
@@ -269,41 +339,64 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 	return out, nil
 }
 
-// insertChunk is how many records one INSERT carries (15 parameters each,
+// insertChunk is how many records one INSERT carries (14 parameters each,
 // far below either database's parameter limit).
 const insertChunk = 64
 
-// recordFields is the number of columns of a metering record row.
-const recordFields = 15
+// recordFields is the number of columns of a usage_records row.
+const recordFields = 14
 
-// recordsByDedupKey reads the stored records under the keys of recs[idx].
-func recordsByDedupKey(w *txn, recs []mpmeter.MeteringRecord, idx []int) (map[string]mpmeter.MeteringRecord, error) {
-	if len(idx) == 1 {
-		r, err := scanRecord(w.stmt(wRecordByDedupKey).QueryRowContext(w.ctx, recs[idx[0]].DedupKey))
-		if err != nil {
-			return nil, fmt.Errorf("record with dedup key %q: %w", recs[idx[0]].DedupKey, err)
+// querier runs a query: a transaction or a pool.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// recordsBySlot reads the stored records in the given dedup slots, keyed by
+// slotOf.
+func recordsBySlot(ctx context.Context, q querier, d *dialect, slots []*dedupParts, anchors []int64) (map[string]mpmeter.MeteringRecord, error) {
+	var b strings.Builder
+	args := make([]any, 0, 2*len(slots))
+	b.WriteString(selectRecords + ` WHERE ` + joinRecords + ` AND (`)
+	for n, p := range slots {
+		if n > 0 {
+			b.WriteString(" OR ")
 		}
-		return map[string]mpmeter.MeteringRecord{r.DedupKey: r}, nil
+		b.WriteString("(r.dedup_hour = ? AND r.dedup_anchor_id = ? AND r.dedup_digest = ?)")
+		args = append(args, p.hour, anchors[n], p.digest)
 	}
-	args := make([]any, len(idx))
-	for n, i := range idx {
-		args[n] = recs[i].DedupKey
-	}
-	q := `SELECT ` + recordColumns + ` FROM metering_records WHERE dedup_key IN (?` + strings.Repeat(", ?", len(idx)-1) + `)`
-	rows, err := w.tx.QueryContext(w.ctx, w.s.d.rebind(q), args...)
+	b.WriteString(")")
+	rows, err := q.QueryContext(ctx, d.rebind(b.String()), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make(map[string]mpmeter.MeteringRecord, len(idx))
+	out := make(map[string]mpmeter.MeteringRecord, len(slots))
 	for rows.Next() {
-		r, err := scanRecord(rows)
+		r, st, err := scanStored(rows)
 		if err != nil {
 			return nil, err
 		}
-		out[r.DedupKey] = r
+		out[strconv.FormatInt(st.dedupHour, 10)+"/"+string(st.digest)] = r
 	}
 	return out, rows.Err()
+}
+
+// recordByID reads the stored record with this MeteringRecordID.
+func recordByID(ctx context.Context, q querier, d *dialect, id string) (mpmeter.MeteringRecord, error) {
+	key, _ := recordKey(id)
+	rows, err := q.QueryContext(ctx, d.rebind(selectRecords+` WHERE `+joinRecords+` AND r.record_id = ?`), key)
+	if err != nil {
+		return mpmeter.MeteringRecord{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return mpmeter.MeteringRecord{}, err
+		}
+		return mpmeter.MeteringRecord{}, sql.ErrNoRows
+	}
+	r, _, err := scanStored(rows)
+	return r, err
 }
 
 // normalize returns r as the store will read it back: times in UTC with
@@ -330,171 +423,57 @@ func encodeAllocations(a []mpmeter.Allocation) (any, error) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanRecord(row scanner) (mpmeter.MeteringRecord, error) {
+// selectRecords reads records with their dictionary values. CROSS JOIN
+// keeps SQLite from reordering: usage_records drives (in its primary key's
+// time order), the dictionaries are looked up by id; PostgreSQL treats it
+// as an inner join.
+const selectRecords = `SELECT r.timestamp_ms, r.record_id, r.record_id_format, r.kind, p.product_code, p.seller_account_id,
+	p.customer_account_id, p.customer_identifier, p.license_arn, p.workload_id, d.name, r.quantity, r.allocations,
+	r.dedup_hour, r.dedup_digest, t.template, r.fingerprint, r.created_at_ms
+	FROM usage_records r CROSS JOIN usage_parties p CROSS JOIN usage_dimensions d
+	LEFT JOIN usage_dedup_templates t ON t.id = r.dedup_template_id`
+
+// joinRecords completes selectRecords' joins; queries put it first in WHERE.
+const joinRecords = `p.id = r.party_id AND d.id = r.dimension_id`
+
+// storedKeys are a row's stored keys, besides the record.
+type storedKeys struct {
+	ts        int64
+	key       []byte
+	dedupHour int64
+	digest    []byte
+}
+
+func scanStored(row scanner) (mpmeter.MeteringRecord, storedKeys, error) {
 	var r mpmeter.MeteringRecord
-	var ts, created int64
-	var allocs, key sql.NullString
-	err := row.Scan(&r.MeteringRecordID, &r.Kind, &r.ProductCode, &r.SellerAccountID,
+	var st storedKeys
+	var format, hour sql.NullInt64
+	var kind, created int64
+	var allocs, tpl, fp sql.NullString
+	err := row.Scan(&st.ts, &st.key, &format, &kind, &r.ProductCode, &r.SellerAccountID,
 		&r.CustomerAccountID, &r.CustomerIdentifier, &r.LicenseArn, &r.WorkloadID, &r.Dimension,
-		&ts, &r.Quantity, &allocs, &key, &r.Fingerprint, &created)
+		&r.Quantity, &allocs, &hour, &st.digest, &tpl, &fp, &created)
 	if err != nil {
-		return r, err
+		return r, st, err
 	}
-	r.Timestamp, r.CreatedAt, r.DedupKey = fromMS(ts), fromMS(created), key.String
+	if r.MeteringRecordID, err = recordIDOf(st.key, format.Valid); err != nil {
+		return r, st, err
+	}
+	r.Kind = kindNames[kind]
+	r.Timestamp, r.CreatedAt = fromMS(st.ts), fromMS(created)
+	st.dedupHour = hour.Int64
+	if tpl.Valid {
+		r.DedupKey = renderDedupKey(tpl.String, hour.Int64, &r)
+	}
+	if fp.Valid {
+		r.Fingerprint = fp.String
+	} else {
+		r.Fingerprint = "q=" + strconv.FormatInt(r.Quantity, 10)
+	}
 	if allocs.Valid {
 		if err := json.Unmarshal([]byte(allocs.String), &r.Allocations); err != nil {
-			return r, fmt.Errorf("record %q: allocations: %w", r.MeteringRecordID, err)
+			return r, st, fmt.Errorf("record %q: allocations: %w", r.MeteringRecordID, err)
 		}
 	}
-	return r, nil
-}
-
-// Usage returns the records matching f, ordered by Timestamp then
-// MeteringRecordID. A filter on ProductCode or SellerAccountID (and a time
-// range) walks an index in the result's order.
-func (s *Store) Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.MeteringRecord, error) {
-	q, args := usageQuery("SELECT "+recordColumns+" FROM metering_records", f, "ORDER BY timestamp_ms, metering_record_id")
-	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(q), args...)
-	if err != nil {
-		return nil, readErr(ctx, err, "usage")
-	}
-	defer rows.Close()
-	recs := []mpmeter.MeteringRecord{}
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, readErr(ctx, err, "usage")
-		}
-		recs = append(recs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readErr(ctx, err, "usage")
-	}
-	return recs, nil
-}
-
-// UsageTotals implements mpmeter.Store.
-//
-// A bounded time range is cut into usageTotalsParts consecutive pieces,
-// summed by one query each on its own read connection at the same time and
-// merged here: the database's GROUP BY sorts every matching row, and a day
-// of a busy product is hundreds of thousands of them, so the pieces keep
-// both cores busy instead of one. Lines are ordered here too, in byte order
-// (as SQLite's BINARY collation), so both dialects order alike whatever
-// PostgreSQL's locale.
-func (s *Store) UsageTotals(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.UsageTotal, error) {
-	whole := f
-	whole.Limit = 0 // a limit counts lines, after merging
-	pieces := []mpmeter.UsageFilter{whole}
-	if !f.From.IsZero() && !f.To.IsZero() && f.To.Sub(f.From) >= time.Hour {
-		pieces = splitRange(whole, usageTotalsParts)
-	}
-	type key struct{ product, customer, dimension string }
-	var (
-		mu     sync.Mutex
-		merged = map[key]*mpmeter.UsageTotal{}
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	for _, piece := range pieces {
-		g.Go(func() error {
-			q, args := usageQuery("SELECT product_code, customer_account_id, dimension, CAST(SUM(quantity) AS bigint), COUNT(*) FROM metering_records", piece,
-				"GROUP BY product_code, customer_account_id, dimension")
-			rows, err := s.rdb.QueryContext(gctx, s.d.rebind(q), args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var t mpmeter.UsageTotal
-				if err := rows.Scan(&t.ProductCode, &t.CustomerAccountID, &t.Dimension, &t.Quantity, &t.Records); err != nil {
-					return err
-				}
-				k := key{t.ProductCode, t.CustomerAccountID, t.Dimension}
-				mu.Lock()
-				if m, ok := merged[k]; ok {
-					m.Quantity += t.Quantity
-					m.Records += t.Records
-				} else {
-					merged[k] = &t
-				}
-				mu.Unlock()
-			}
-			return rows.Err()
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, readErr(ctx, err, "usage totals")
-	}
-	totals := make([]mpmeter.UsageTotal, 0, len(merged))
-	for _, t := range merged {
-		totals = append(totals, *t)
-	}
-	slices.SortFunc(totals, func(a, b mpmeter.UsageTotal) int {
-		return cmp.Or(strings.Compare(a.ProductCode, b.ProductCode),
-			strings.Compare(a.CustomerAccountID, b.CustomerAccountID),
-			strings.Compare(a.Dimension, b.Dimension))
-	})
-	if f.Limit > 0 && len(totals) > f.Limit {
-		totals = totals[:f.Limit]
-	}
-	return totals, nil
-}
-
-// usageTotalsParts is how many pieces UsageTotals cuts a time range into.
-const usageTotalsParts = 4
-
-// splitRange cuts f's [From, To) into n consecutive pieces, on whole
-// milliseconds (what the store keeps).
-func splitRange(f mpmeter.UsageFilter, n int) []mpmeter.UsageFilter {
-	from, to := ms(f.From), ms(f.To)
-	out := make([]mpmeter.UsageFilter, 0, n)
-	for i := range n {
-		p := f
-		p.From = fromMS(from + (to-from)*int64(i)/int64(n))
-		p.To = fromMS(from + (to-from)*int64(i+1)/int64(n))
-		out = append(out, p)
-	}
-	return out
-}
-
-// usageQuery completes a query over metering_records with f's conditions,
-// then tail (ordering, grouping), then f's limit. A filter on ProductCode
-// or SellerAccountID (and a time range) walks an index.
-func usageQuery(head string, f mpmeter.UsageFilter, tail string) (string, []any) {
-	var b strings.Builder
-	var args []any
-	b.WriteString(head)
-	where := func(cond string, arg any) {
-		if len(args) == 0 {
-			b.WriteString(" WHERE ")
-		} else {
-			b.WriteString(" AND ")
-		}
-		b.WriteString(cond)
-		args = append(args, arg)
-	}
-	if f.ProductCode != "" {
-		where("product_code = ?", f.ProductCode)
-	}
-	if f.SellerAccountID != "" {
-		where("seller_account_id = ?", f.SellerAccountID)
-	}
-	if f.CustomerAccountID != "" {
-		where("customer_account_id = ?", f.CustomerAccountID)
-	}
-	if f.Kind != "" {
-		where("kind = ?", f.Kind)
-	}
-	if !f.From.IsZero() {
-		where("timestamp_ms >= ?", ms(f.From))
-	}
-	if !f.To.IsZero() {
-		where("timestamp_ms < ?", ms(f.To))
-	}
-	b.WriteString(" " + tail)
-	if f.Limit > 0 {
-		b.WriteString(" LIMIT ?")
-		args = append(args, f.Limit)
-	}
-	return b.String(), args
+	return r, st, nil
 }

@@ -87,6 +87,7 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_txlock", "immediate")
 	wq.Add("_pragma", "cache_size(-8192)")
+
 	wdb, err := sql.Open("sqlite", base+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
@@ -116,7 +117,7 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
 
-	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver, auditObserver: cfg.auditObserver}
+	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver, auditObserver: cfg.auditObserver, dicts: newDictionaries()}
 	if !cfg.noGroupCommit {
 		s.group = newGroupCommitter(s)
 	}

@@ -127,6 +127,9 @@ type Store struct {
 
 	quotaSQL string // TakeToken's statement in the dialect
 
+	// dicts caches the ids of usage_records' dictionary rows.
+	dicts *dictionaries
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -225,6 +228,9 @@ type txn struct {
 	tx    *sql.Tx
 	s     *Store
 	bound [numWriteStmts]*sql.Stmt
+	// pending are the dictionary ids this transaction created or found,
+	// published to the cache once it has committed.
+	pending []interned
 }
 
 func (w *txn) stmt(k writeStmt) *sql.Stmt {
@@ -320,7 +326,11 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 		_ = tx.Rollback()
 		return cmp.Or(ctxErr(ctx), context.Canceled)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.dicts.publish(w.pending)
+	return nil
 }
 
 // ctxErr is ctx.Err(), also when ctx's deadline has passed but its timer has

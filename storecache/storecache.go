@@ -16,6 +16,7 @@ package storecache
 
 import (
 	"context"
+	"iter"
 	"sync"
 	"time"
 
@@ -302,6 +303,32 @@ func (s *Store) Usage(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.Met
 // UsageTotals implements mpmeter.Store.
 func (s *Store) UsageTotals(ctx context.Context, f mpmeter.UsageFilter) ([]mpmeter.UsageTotal, error) {
 	return s.under.UsageTotals(ctx, f)
+}
+
+// UsageRecord implements mpmeter.Store (usage is never cached).
+func (s *Store) UsageRecord(ctx context.Context, id string) (mpmeter.MeteringRecord, error) {
+	return s.under.UsageRecord(ctx, id)
+}
+
+// UsagePage implements mpmeter.Store.
+func (s *Store) UsagePage(ctx context.Context, f mpmeter.UsageFilter, cursor string, limit int) (mpmeter.UsagePage, error) {
+	return s.under.UsagePage(ctx, f, cursor, limit)
+}
+
+// EachUsage implements mpmeter.Store.
+func (s *Store) EachUsage(ctx context.Context, f mpmeter.UsageFilter) iter.Seq2[mpmeter.MeteringRecord, error] {
+	return s.under.EachUsage(ctx, f)
+}
+
+// UsageSummary implements mpmeter.Store.
+func (s *Store) UsageSummary(ctx context.Context, q mpmeter.UsageSummaryQuery) iter.Seq2[mpmeter.UsageSummaryLine, error] {
+	return s.under.UsageSummary(ctx, q)
+}
+
+// PurgeExpired implements mpmeter.Store. Registration tokens it deletes are
+// expired, which a cached copy already says; none is cached past --cache-ttl.
+func (s *Store) PurgeExpired(ctx context.Context, now time.Time, limit int) (mpmeter.PurgeResult, error) {
+	return s.under.PurgeExpired(ctx, now, limit)
 }
 
 // SigningKeys implements mpmeter.Store.

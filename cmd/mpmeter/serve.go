@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -25,6 +25,7 @@ import (
 	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/limits"
 	"github.com/mpmeter/mpmeter/metrics"
+	"github.com/mpmeter/mpmeter/purge"
 	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/server"
@@ -304,6 +305,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if c.demo {
 		printDemo(stdout, reachableEndpoint(endpoint), c.adminToken)
 	}
+
+	// Expired client and registration tokens are deleted in the
+	// background, stopped before the store is closed.
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		purge.Run(purgeCtx, purge.Config{Store: srv.Store, Clock: srv.Clock, Observer: m, Logger: logger})
+	}()
+	defer func() { stopPurge(); <-purged }()
 
 	errc := make(chan error, 2)
 	servers := []*http.Server{limits.Serve(ln, srv.Handler, bounds, errc)}
