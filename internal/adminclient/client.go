@@ -64,14 +64,11 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string {
-	if e.Code == "" {
-		return fmt.Sprintf("server answered %d: %s", e.Status, e.Message)
-	}
-	return e.Code + ": " + e.Message
-}
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// UnreachableError is a call that got no answer of the API's.
+// UnreachableError is a call that got no answer of the API's: no
+// connection, or an answer that is not the admin API's (a proxy's 502, a
+// server that is not mpmeter).
 type UnreachableError struct {
 	URL string
 	Err error
@@ -163,10 +160,11 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	e := &Error{Status: resp.StatusCode}
 	if json.Unmarshal(raw, e) != nil || e.Code == "" {
 		// Not the admin API's error: a proxy, or not mpmeter at all.
-		e.Code, e.Message = "", strings.TrimSpace(string(raw))
-		if e.Message == "" {
-			e.Message = http.StatusText(resp.StatusCode)
+		msg := strings.TrimSpace(string(raw))
+		if len(msg) > 200 {
+			msg = msg[:200] + "..."
 		}
+		return nil, &UnreachableError{URL: c.base, Err: fmt.Errorf("%s %s answered %s, not as the admin API does: %s", method, path, resp.Status, msg)}
 	}
 	return nil, e
 }
@@ -175,6 +173,8 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 type ListOptions struct {
 	// Limit is the most items wanted; 0 follows every page to the end.
 	Limit int
+	// PageSize is the items asked for per request (1-1000; 0: 1000).
+	PageSize int
 }
 
 // List follows a list's pages ({items, next_cursor}) from the first until
@@ -189,8 +189,11 @@ func List[T any](ctx context.Context, c *Client, path string, query url.Values, 
 	items := []T{}
 	for {
 		page := maxPage
+		if opts.PageSize > 0 {
+			page = min(maxPage, opts.PageSize)
+		}
 		if opts.Limit > 0 {
-			page = min(maxPage, opts.Limit-len(items))
+			page = min(page, opts.Limit-len(items))
 		}
 		q.Set("limit", strconv.Itoa(page))
 		var l admin.List[T]
