@@ -275,7 +275,7 @@ func (a *API) registerSubscriptions(api huma.API) {
 							ok = ok || s.Status == f
 						}
 						if !ok {
-							return conflict("%s: a %s subscription cannot %s", what, s.Status, name)
+							return conflict("%s: the subscription is %s and cannot %s", what, s.Status, name)
 						}
 						s.Status = tr.to
 						if tr.to == mpmeter.SubscriptionActive {

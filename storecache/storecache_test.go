@@ -83,7 +83,6 @@ func TestStalenessBoundedByTTLAndLocalWrites(t *testing.T) {
 	}
 }
 
-
 // A key revoked by another process (another node) is refused once the TTL
 // has passed since the revocation committed: what the admin API's revoke
 // waits for.
