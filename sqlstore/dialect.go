@@ -33,6 +33,10 @@ type dialect struct {
 	allocJoin, allocQuantity, tagValue string
 	// collateC orders text bytewise, as SQLite's BINARY does.
 	collateC string
+	// forUpdate ends a SELECT that locks the rows it reads until the
+	// transaction ends: " FOR UPDATE" on PostgreSQL; empty on SQLite, whose
+	// one writer holds the whole database already.
+	forUpdate string
 }
 
 var sqliteDialect = &dialect{
@@ -71,8 +75,9 @@ var sqliteDialect = &dialect{
 }
 
 var postgresDialect = &dialect{
-	name:   DialectPostgres,
-	rebind: rebindDollar,
+	forUpdate: " FOR UPDATE",
+	name:      DialectPostgres,
+	rebind:    rebindDollar,
 	// READ COMMITTED, explicitly (whatever default_transaction_isolation
 	// says): deduplication rests on unique constraints and INSERT ... ON
 	// CONFLICT, which wait for a concurrent inserter of the same key and

@@ -16,8 +16,11 @@ import (
 // mpmeter.ErrNotFound; a dimension named twice fails the primary key.
 func (s *Store) PutEntitlements(ctx context.Context, licenseArn string, ents []mpmeter.Entitlement) error {
 	return s.write(ctx, "PutEntitlements", func(w *txn) error {
+		// The subscription's row is locked first, so concurrent replacements
+		// (nodes applying one seed at once) take turns instead of both
+		// inserting after both deleted.
 		var one int
-		err := w.tx.QueryRowContext(w.ctx, w.s.d.rebind(`SELECT 1 FROM subscriptions WHERE license_arn = ?`), licenseArn).Scan(&one)
+		err := w.tx.QueryRowContext(w.ctx, w.s.d.rebind(`SELECT 1 FROM subscriptions WHERE license_arn = ?`+w.s.d.forUpdate), licenseArn).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("subscription %q: %w", licenseArn, mpmeter.ErrNotFound)
 		} else if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/sqlstore"
 	"github.com/mpmeter/mpmeter/storetest"
 )
@@ -204,5 +205,54 @@ func TestOpenRejectsMemory(t *testing.T) {
 			s.Close()
 			t.Errorf("Open(%q) succeeded", dsn)
 		}
+	}
+}
+
+// Nodes that start at once apply one seed at once: concurrent replacements
+// of a subscription's entitlements, each by its own store (its own pool, as
+// separate processes have), all succeed and leave one set.
+func TestConcurrentPutEntitlementsPostgres(t *testing.T) {
+	dsn := postgresDSN(t) // one schema, shared by every store below
+	ctx := context.Background()
+	first, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Close() })
+	if _, err := seed.Demo().Apply(ctx, first, time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const license = "arn:aws:license-manager::444455556666:license/l-0c0a000000000001"
+	ents := []mpmeter.Entitlement{{LicenseArn: license, Dimension: "users", Value: mpmeter.EntitlementInteger(10)}}
+	const nodes = 6
+	stores := make([]*sqlstore.Store, nodes)
+	for i := range stores {
+		s, err := sqlstore.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	for round := range 5 {
+		var wg sync.WaitGroup
+		errs := make([]error, nodes)
+		for i, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.PutEntitlements(ctx, license, ents)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, node %d: %v", round, i, err)
+			}
+		}
+	}
+	got, err := first.Entitlements(ctx, mpmeter.EntitlementFilter{ProductCode: "examplecontract1", LicenseArns: []string{license}})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Entitlements = %+v, %v; want the one put", got, err)
 	}
 }
