@@ -190,6 +190,9 @@ func (s *Store) AuditEvents(ctx context.Context, f mpmeter.AuditFilter) (mpmeter
 	if f.RequestID != "" {
 		where("request_id = ?", f.RequestID)
 	}
+	if f.EventID != "" {
+		where("event_id = ?", f.EventID)
+	}
 	switch f.ErrorCode {
 	case "":
 	case mpmeter.AuditAnyError:
