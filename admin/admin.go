@@ -161,15 +161,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// token leaks through timing.
 		probe(r, call)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mpmeter admin"`)
-		writeError(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (Authorization: Bearer <admin token>)"})
+		writeCallError(w, call, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (Authorization: Bearer <admin token>)"})
 		return
 	}
 	probe(r, call) // until an operation's middleware (recordCall) says which it is
 	if !strings.HasPrefix(r.URL.Path, Prefix+"/") {
-		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such admin path; the API is under " + Prefix + "/"})
+		writeCallError(w, call, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such admin path; the API is under " + Prefix + "/"})
 		return
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, call: call}
 	a.handler.ServeHTTP(rec, r)
 }
 
@@ -207,6 +207,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	wrote   bool
 	swallow bool
+	call    *audit.AdminCall
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -221,7 +222,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 			e.Code, e.Message = CodeMethodNotAllowed, "the route does not take this method"
 		}
 		s.Header().Del("X-Content-Type-Options")
-		writeError(s.ResponseWriter, e)
+		writeCallError(s.ResponseWriter, s.call, e)
 		return
 	}
 	s.ResponseWriter.WriteHeader(code)
@@ -259,6 +260,15 @@ type Error struct {
 
 func (e *Error) Error() string  { return e.Code + ": " + e.Message }
 func (e *Error) GetStatus() int { return e.Status }
+
+// writeCallError is writeError for an error answered outside an
+// operation: the audit log records it too.
+func writeCallError(w http.ResponseWriter, call *audit.AdminCall, e *Error) {
+	if call != nil {
+		call.ErrorCode, call.ErrorMessage = e.Code, e.Message
+	}
+	writeError(w, e)
+}
 
 func writeError(w http.ResponseWriter, e *Error) {
 	w.Header().Set("Content-Type", "application/json")
