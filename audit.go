@@ -129,7 +129,8 @@ type AuditFilter struct {
 	// EventSource is AuditSourceMetering, AuditSourceEntitlement or
 	// AuditSourceAdmin.
 	EventSource string
-	// AccountID is userIdentity.accountId.
+	// AccountID is userIdentity.accountId, or for an event without one (an
+	// admin call) recipientAccountId: the account the call concerns.
 	AccountID string
 	// RequestID is the x-amzn-RequestId.
 	RequestID string

@@ -97,6 +97,17 @@ func TestAdminCallsAudited(t *testing.T) {
 		t.Errorf("the seed export's answer recorded: %s", seedEv.ResponseElements)
 	}
 
+	// Filtering by account finds the admin calls that concern it.
+	var byAccount auditList
+	must(t, srv, http.StatusOK, http.MethodGet, "/admin/v1/audit/events?source=admin&account=210987654321", nil, &byAccount)
+	var names []string
+	for _, ev := range byAccount.Items {
+		names = append(names, ev.EventName)
+	}
+	if strings.Join(names, ",") != "create-account,create-access-key,get-account" {
+		t.Errorf("admin events of account 210987654321: %v", names)
+	}
+
 	// No secret anywhere in the log: read raw, through the export.
 	_, all := call(t, srv.URL, token, http.MethodGet, "/admin/v1/audit/export", nil, nil)
 	if len(all) == 0 {
