@@ -98,7 +98,6 @@ func (a *API) recordCall(hctx huma.Context, next func(huma.Context)) {
 
 	status := hctx.Status()
 	out := rc.out.captured()
-	isJSON := strings.HasPrefix(rc.responseHeader("Content-Type"), "application/json") || json.Valid(out)
 	if status >= http.StatusBadRequest {
 		var e Error
 		if !rc.out.overflow() && json.Unmarshal(out, &e) == nil && e.Code != "" {
@@ -110,7 +109,7 @@ func (a *API) recordCall(hctx huma.Context, next func(huma.Context)) {
 		switch {
 		case rc.out.overflow():
 			call.Response = map[string]any{"mpmeterTruncated": map[string]int64{"bytes": rc.out.n}}
-		case len(out) > 0 && isJSON && json.Valid(out):
+		case len(out) > 0 && strings.HasPrefix(rc.responseHeader("Content-Type"), "application/json") && json.Valid(out):
 			call.Response = json.RawMessage(out)
 		}
 	}
