@@ -20,6 +20,12 @@ import (
 const (
 	// AuditSourceMetering is the Metering API's, as on AWS.
 	AuditSourceMetering = "metering-marketplace.amazonaws.com"
+	// AuditSourceEntitlement is the Entitlement Service's (GetEntitlements).
+	// AWS documents no CloudTrail integration of that service; the name
+	// follows the Metering API's (host metering.marketplace.amazonaws.com,
+	// source metering-marketplace.amazonaws.com) for its host
+	// entitlement.marketplace.amazonaws.com.
+	AuditSourceEntitlement = "entitlement-marketplace.amazonaws.com"
 	// AuditSourceAdmin is mpmeter's admin API's (it has no AWS
 	// counterpart; the .local name says so).
 	AuditSourceAdmin = "admin.mpmeter.local"
@@ -120,12 +126,16 @@ type AuditFilter struct {
 	From, To time.Time
 	// EventName is the operation (exact).
 	EventName string
-	// EventSource is AuditSourceMetering or AuditSourceAdmin.
+	// EventSource is AuditSourceMetering, AuditSourceEntitlement or
+	// AuditSourceAdmin.
 	EventSource string
-	// AccountID is userIdentity.accountId.
+	// AccountID is userIdentity.accountId, or for an event without one (an
+	// admin call) recipientAccountId: the account the call concerns.
 	AccountID string
 	// RequestID is the x-amzn-RequestId.
 	RequestID string
+	// EventID is the event's id (exact): one event.
+	EventID string
 	// ErrorCode is the error answered (exact); AuditAnyError selects every
 	// failed call, AuditNoError every successful one.
 	ErrorCode string

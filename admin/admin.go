@@ -35,6 +35,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/seed"
 )
 
@@ -55,6 +56,8 @@ type Store interface {
 	RegistrationTokenByID(ctx context.Context, id string) (mpmeter.RegistrationToken, error)
 	PutRegistrationToken(ctx context.Context, t mpmeter.RegistrationToken) error
 	SigningKeys(ctx context.Context) ([]mpmeter.SigningKey, error)
+	PutEntitlements(ctx context.Context, licenseArn string, ents []mpmeter.Entitlement) error
+	AuditEvents(ctx context.Context, f mpmeter.AuditFilter) (mpmeter.AuditPage, error)
 }
 
 // SettableClock is a service clock the admin API can move (vclock.Clock).
@@ -89,6 +92,9 @@ type Config struct {
 	// TokenTTL is the lifetime of an issued registration token when the
 	// request gives none.
 	TokenTTL time.Duration
+	// EntitlementNotifier hears about entitlements changed through the
+	// API (entitlements.go); nil: nobody.
+	EntitlementNotifier EntitlementNotifier
 	// Routes register more areas' operations (audit, usage, ...).
 	Routes []func(api huma.API)
 	Logger *slog.Logger
@@ -125,6 +131,9 @@ func New(cfg Config) (*API, error) {
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{"bearer": {Type: "http", Scheme: "bearer"}}
 	hc.Security = []map[string][]string{{"bearer": {}}}
 	a.huma = humago.NewWithPrefix(a.mux, Prefix, hc)
+	// Before any Register: huma binds an API's middlewares to an
+	// operation when it is registered.
+	a.huma.UseMiddleware(a.recordCall)
 	Register(a.huma, a)
 	for _, r := range cfg.Routes {
 		r(a.huma)
@@ -138,7 +147,11 @@ func (a *API) Huma() huma.API { return a.huma }
 
 // ServeHTTP authenticates and serves one admin request.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	call := audit.AdminCallFrom(r.Context())
 	if a.cfg.Token == "" {
+		// Anyone can send these, and nothing is served: recording them
+		// would only let strangers fill the audit log.
+		call.Skip = true
 		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "the admin API is off: start the server with --admin-token (MPMETER_ADMIN_TOKEN)"})
 		return
 	}
@@ -146,15 +159,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d := sha256.Sum256([]byte(got)); !ok || subtle.ConstantTimeCompare(d[:], a.digest[:]) != 1 {
 		// Digests compared, so neither the length nor a prefix of the
 		// token leaks through timing.
+		probe(r, call)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mpmeter admin"`)
-		writeError(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (Authorization: Bearer <admin token>)"})
+		writeCallError(w, call, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (Authorization: Bearer <admin token>)"})
 		return
 	}
+	probe(r, call) // until an operation's middleware (recordCall) says which it is
 	if !strings.HasPrefix(r.URL.Path, Prefix+"/") {
-		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such admin path; the API is under " + Prefix + "/"})
+		writeCallError(w, call, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such admin path; the API is under " + Prefix + "/"})
 		return
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, call: call}
 	a.handler.ServeHTTP(rec, r)
 }
 
@@ -192,6 +207,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	wrote   bool
 	swallow bool
+	call    *audit.AdminCall
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -206,7 +222,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 			e.Code, e.Message = CodeMethodNotAllowed, "the route does not take this method"
 		}
 		s.Header().Del("X-Content-Type-Options")
-		writeError(s.ResponseWriter, e)
+		writeCallError(s.ResponseWriter, s.call, e)
 		return
 	}
 	s.ResponseWriter.WriteHeader(code)
@@ -244,6 +260,15 @@ type Error struct {
 
 func (e *Error) Error() string  { return e.Code + ": " + e.Message }
 func (e *Error) GetStatus() int { return e.Status }
+
+// writeCallError is writeError for an error answered outside an
+// operation: the audit log records it too.
+func writeCallError(w http.ResponseWriter, call *audit.AdminCall, e *Error) {
+	if call != nil {
+		call.ErrorCode, call.ErrorMessage = e.Code, e.Message
+	}
+	writeError(w, e)
+}
 
 func writeError(w http.ResponseWriter, e *Error) {
 	w.Header().Set("Content-Type", "application/json")

@@ -22,6 +22,8 @@ func Register(api huma.API, a *API) {
 	a.registerSubscriptions(api)
 	a.registerTokens(api)
 	a.registerSystem(api)
+	a.registerEntitlements(api)
+	a.registerAudit(api)
 }
 
 // op is an operation's description; path is below Prefix.

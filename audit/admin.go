@@ -19,8 +19,12 @@ import (
 // should still leave out what it knows to be secret.
 type AdminCall struct {
 	// Operation is the event's eventName: the route's OpenAPI operation id
-	// (e.g. "CreateAccessKey"); empty means "METHOD /path pattern".
+	// (e.g. "create-access-key"); empty means "unknown" (the URL is never
+	// the name: anyone can send any URL).
 	Operation string
+	// Skip, when set, records nothing of the call (the admin API is off:
+	// its 404s carry nothing worth keeping, and anyone can send them).
+	Skip bool
 	// Parameters is the decoded request (path, query and body); Response
 	// the response body on success.
 	Parameters, Response any
@@ -74,12 +78,12 @@ func (r *Recorder) AdminMiddleware(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			if call.Skip {
+				return
+			}
 			op := call.Operation
 			if op == "" {
-				op = hr.Method + " " + hr.URL.Path
-				if hr.Pattern != "" {
-					op = hr.Pattern
-				}
+				op = "unknown"
 			}
 			ev := mpmeter.AuditEvent{
 				EventSource:         mpmeter.AuditSourceAdmin,

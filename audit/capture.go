@@ -54,7 +54,7 @@ func (r *Recorder) RecordRequest(hr *http.Request, req *middleware.Request, stat
 		op = middleware.UnknownOperation
 	}
 	ev := mpmeter.AuditEvent{
-		EventSource:         mpmeter.AuditSourceMetering,
+		EventSource:         eventSource(req),
 		EventName:           op,
 		AWSRegion:           req.Caller.Region,
 		SourceIPAddress:     SourceIP(hr),
@@ -79,6 +79,16 @@ func (r *Recorder) RecordRequest(hr *http.Request, req *middleware.Request, stat
 		ev.ResponseElements = response(req)
 	}
 	r.Record(hr.Context(), ev)
+}
+
+// eventSource is the service the call was made to: the Entitlement
+// Service's for GetEntitlements (in either of its protocols), otherwise the
+// Metering API's (also for a call that named no known operation).
+func eventSource(req *middleware.Request) string {
+	if _, ok := req.Input.(*mpmeter.GetEntitlementsInput); ok || req.Operation == mpmeter.OpGetEntitlements {
+		return mpmeter.AuditSourceEntitlement
+	}
+	return mpmeter.AuditSourceMetering
 }
 
 // parameters is the event's requestParameters: the request body as sent,

@@ -83,30 +83,61 @@ func (v EntitlementValue) MarshalYAML() (any, error) {
 	return nil, nil
 }
 
+// CheckEntitlements checks a subscription's entitlements: each names a
+// dimension (at most 255 characters), one of dimensions when dimensions is
+// non-nil (the product's; nil when the product is unknown, a problem its
+// caller reports), at most once, with a valid value
+// (mpmeter.CheckEntitlementValue). Messages name the entry
+// ("entitlements[1]: ..."). The seed and the admin API both check with it.
+func CheckEntitlements(product string, dimensions []string, ents []Entitlement) []string {
+	var dims map[string]bool
+	if dimensions != nil {
+		dims = make(map[string]bool, len(dimensions))
+		for _, d := range dimensions {
+			dims[d] = true
+		}
+	}
+	var p []string
+	seen := map[string]bool{}
+	for j, e := range ents {
+		where := fmt.Sprintf("entitlements[%d]: ", j)
+		switch {
+		case e.Dimension == "":
+			p = append(p, where+"dimension is missing")
+		case utf8.RuneCountInString(e.Dimension) > 255:
+			p = append(p, fmt.Sprintf("%sdimension %q is longer than 255 characters", where, e.Dimension))
+		case dims != nil && !dims[e.Dimension]:
+			p = append(p, fmt.Sprintf("%sdimension %q is not one of product %q's dimensions", where, e.Dimension, product))
+		case seen[e.Dimension]:
+			p = append(p, fmt.Sprintf("%sdimension %q has an entitlement already", where, e.Dimension))
+		}
+		seen[e.Dimension] = true
+		if err := mpmeter.CheckEntitlementValue(e.Value.EntitlementValue); err != nil {
+			p = append(p, fmt.Sprintf("%svalue: %v", where, err))
+		}
+	}
+	return p
+}
+
 // entitlements checks a subscription's entitlements against its product's
-// dimensions.
+// dimensions (CheckEntitlements) and returns them normalised (times in
+// UTC).
 func (rv *resolver) entitlements(item, product string, ents []Entitlement) []Entitlement {
 	if ents == nil {
 		return nil
 	}
+	var dims []string
+	if d := rv.dimensions[product]; d != nil {
+		dims = make([]string, 0, len(d))
+		for name := range d {
+			dims = append(dims, name)
+		}
+	}
+	for _, msg := range CheckEntitlements(product, dims, ents) {
+		rv.errs.add(item, "%s", msg)
+	}
 	out := make([]Entitlement, 0, len(ents))
-	seen := map[string]bool{}
-	for j, e := range ents {
-		where := fmt.Sprintf("%s: entitlements[%d]", item, j)
-		switch {
-		case e.Dimension == "":
-			rv.errs.add(where, "dimension is missing")
-		case utf8.RuneCountInString(e.Dimension) > 255:
-			rv.errs.add(where, "dimension %q is longer than 255 characters", e.Dimension)
-		case rv.dimensions[product] != nil && !rv.dimensions[product][e.Dimension]:
-			rv.errs.add(where, "dimension %q is not one of product %q's dimensions", e.Dimension, product)
-		case seen[e.Dimension]:
-			rv.errs.add(where, "dimension %q has an entitlement already", e.Dimension)
-		}
-		seen[e.Dimension] = true
-		if err := mpmeter.CheckEntitlementValue(e.Value.EntitlementValue); err != nil {
-			rv.errs.add(where, "value: %v", err)
-		}
+	for _, e := range ents {
 		re := Entitlement{Dimension: e.Dimension, Value: e.Value}
 		if e.ExpiresAt != nil {
 			t := e.ExpiresAt.UTC()
@@ -117,8 +148,8 @@ func (rv *resolver) entitlements(item, product string, ents []Entitlement) []Ent
 	return out
 }
 
-// domainEntitlements is s's entitlements as the store takes them.
-func domainEntitlements(ents []Entitlement) []mpmeter.Entitlement {
+// DomainEntitlements is ents as the store takes them.
+func DomainEntitlements(ents []Entitlement) []mpmeter.Entitlement {
 	out := make([]mpmeter.Entitlement, len(ents))
 	for i, e := range ents {
 		out[i] = mpmeter.Entitlement{Dimension: e.Dimension, Value: e.Value.EntitlementValue}

@@ -14,6 +14,7 @@ type Source interface {
 	Products(ctx context.Context, p mpmeter.Page) ([]mpmeter.Product, error)
 	Subscriptions(ctx context.Context, f mpmeter.SubscriptionFilter, p mpmeter.Page) ([]mpmeter.Subscription, error)
 	RegistrationTokens(ctx context.Context, p mpmeter.Page) ([]mpmeter.RegistrationToken, error)
+	Entitlements(ctx context.Context, f mpmeter.EntitlementFilter) ([]mpmeter.Entitlement, error)
 }
 
 // exportPage is how many rows Export reads per query.
@@ -69,10 +70,21 @@ func Export(ctx context.Context, src Source) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seed: export subscriptions: %w", err)
 	}
+	entsOf := map[string][]Entitlement{} // license ARN -> its entitlements
+	for _, p := range products {
+		ents, err := allEntitlements(ctx, src, p.Code)
+		if err != nil {
+			return nil, fmt.Errorf("seed: export entitlements of %s: %w", p.Code, err)
+		}
+		for _, e := range ents {
+			entsOf[e.LicenseArn] = append(entsOf[e.LicenseArn], ExportEntitlement(e))
+		}
+	}
 	for _, s := range subs {
 		f.Subscriptions = append(f.Subscriptions, Subscription{Account: s.AccountID, Product: s.ProductCode,
 			CustomerIdentifier: s.CustomerIdentifier, LicenseArn: s.LicenseArn, Status: s.Status,
-			AgreementID: s.AgreementID, OfferID: s.OfferID, FreeTrial: s.FreeTrial})
+			AgreementID: s.AgreementID, OfferID: s.OfferID, FreeTrial: s.FreeTrial,
+			Entitlements: entsOf[s.LicenseArn]})
 	}
 	tokens, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.RegistrationToken, error) { return src.RegistrationTokens(ctx, p) },
 		func(t mpmeter.RegistrationToken) string { return t.ID })
@@ -85,6 +97,35 @@ func Export(ctx context.Context, src Source) (*File, error) {
 			Product: t.ProductCode, LicenseArn: t.LicenseArn, ExpiresAt: &e})
 	}
 	return f, nil
+}
+
+// allEntitlements reads every entitlement of a product, of every
+// subscription whatever its status, page by page.
+func allEntitlements(ctx context.Context, src Source, product string) ([]mpmeter.Entitlement, error) {
+	var out []mpmeter.Entitlement
+	f := mpmeter.EntitlementFilter{ProductCode: product, Limit: exportPage}
+	for {
+		page, err := src.Entitlements(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < f.Limit {
+			return out, nil
+		}
+		last := page[len(page)-1]
+		f.After = &mpmeter.EntitlementPosition{LicenseArn: last.LicenseArn, Dimension: last.Dimension}
+	}
+}
+
+// ExportEntitlement is a stored entitlement as a seed file writes it.
+func ExportEntitlement(e mpmeter.Entitlement) Entitlement {
+	out := Entitlement{Dimension: e.Dimension, Value: EntitlementValue{e.Value}}
+	if !e.ExpiresAt.IsZero() {
+		t := e.ExpiresAt.UTC()
+		out.ExpiresAt = &t
+	}
+	return out
 }
 
 func exportKey(k mpmeter.AccessKey) AccessKey {

@@ -3,6 +3,7 @@ package seed_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,10 +78,25 @@ func TestExportRoundTrip(t *testing.T) {
 	if !bytes.Equal(out1, out2) {
 		t.Fatalf("export → apply → export differs:\n--- first\n%s\n--- second\n%s", out1, out2)
 	}
-	for _, want := range []string{"revoked_at:", "offer_id: offer-demo1", "free_trial: true", `price: "0.05"`, "agreement_id: agmt-", "secret: seller-secret"} {
+	for _, want := range []string{"revoked_at:", "offer_id: offer-demo1", "free_trial: true", `price: "0.05"`, "agreement_id: agmt-", "secret: seller-secret",
+		// The demo contract's entitlements, each of its type.
+		"dimension: users", "value: 10", "expires_at: 2030-01-01T00:00:00Z", "value: 2.5", "value: true", "value: gold"} {
 		if !strings.Contains(string(out1), want) {
 			t.Errorf("the export lacks %q", want)
 		}
+	}
+	wantEnts, err := first.Entitlements(ctx, mpmeter.EntitlementFilter{ProductCode: "examplecontract1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotEnts, err := second.Entitlements(ctx, mpmeter.EntitlementFilter{ProductCode: "examplecontract1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotJSON, _ := json.Marshal(gotEnts)
+	wantJSON, _ := json.Marshal(wantEnts)
+	if len(wantEnts) < 4 || !bytes.Equal(gotJSON, wantJSON) {
+		t.Errorf("entitlements not carried over:\n got %s\nwant %s", gotJSON, wantJSON)
 	}
 	if k, err := second.AccessKey(ctx, "AKIAEXAMPLEBUYER0001"); err != nil || !k.Revoked() {
 		t.Errorf("revocation not carried over: %+v, %v", k, err)

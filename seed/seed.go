@@ -777,7 +777,7 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 			return fmt.Errorf("seed: subscription %s: %w", s.LicenseArn, err)
 		}
 		if s.Entitlements != nil {
-			if err := st.PutEntitlements(ctx, s.LicenseArn, domainEntitlements(s.Entitlements)); err != nil {
+			if err := st.PutEntitlements(ctx, s.LicenseArn, DomainEntitlements(s.Entitlements)); err != nil {
 				return fmt.Errorf("seed: entitlements of subscription %s: %w", s.LicenseArn, err)
 			}
 		}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"bytes"
+	"cmp"
 	"compress/flate"
 	"context"
 	"encoding/json"
@@ -93,8 +94,11 @@ func (s *Store) PutAuditEvents(ctx context.Context, events []mpmeter.AuditEvent)
 		if err != nil {
 			return fmt.Errorf("sqlstore: PutAuditEvents: event %s: %w", ev.EventID, err)
 		}
+		// The account an event belongs to: the caller's, or for an admin
+		// call (whose caller has none) the account it concerns.
+		account := cmp.Or(ev.UserIdentity.AccountID, ev.RecipientAccountID)
 		args = append(args, ms(ev.EventTime), ev.EventID, ev.EventSource, ev.EventName,
-			ev.UserIdentity.AccountID, ev.RequestID, ev.ErrorCode, b)
+			account, ev.RequestID, ev.ErrorCode, b)
 	}
 	var began time.Time
 	err := s.write(ctx, "PutAuditEvents", func(w *txn) error {
@@ -189,6 +193,9 @@ func (s *Store) AuditEvents(ctx context.Context, f mpmeter.AuditFilter) (mpmeter
 	}
 	if f.RequestID != "" {
 		where("request_id = ?", f.RequestID)
+	}
+	if f.EventID != "" {
+		where("event_id = ?", f.EventID)
 	}
 	switch f.ErrorCode {
 	case "":

@@ -100,6 +100,7 @@ func testAuditEvents(t *testing.T, s mpmeter.Store) {
 		{"account", mpmeter.AuditFilter{AccountID: seller}, []string{"e1", "e2", "e4", "e6"}},
 		{"account and time", mpmeter.AuditFilter{AccountID: seller, From: t0.Add(time.Second)}, []string{"e2", "e4", "e6"}},
 		{"request id", mpmeter.AuditFilter{RequestID: "req-e5"}, []string{"e5"}},
+		{"event id", mpmeter.AuditFilter{EventID: "e3"}, []string{"e3"}},
 		{"error code", mpmeter.AuditFilter{ErrorCode: "InvalidTokenException"}, []string{"e2"}},
 		{"any error", mpmeter.AuditFilter{ErrorCode: mpmeter.AuditAnyError}, []string{"e2", "e5"}},
 		{"no error", mpmeter.AuditFilter{ErrorCode: mpmeter.AuditNoError, AccountID: seller}, []string{"e1", "e4", "e6"}},
