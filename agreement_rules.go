@@ -2,6 +2,7 @@ package mpmeter
 
 import (
 	"context"
+	"crypto/sha256"
 	"strings"
 )
 
@@ -68,4 +69,27 @@ func AgreementRuleError(reason, field, message string) *Error {
 		"reason": reason,
 		"fields": []ValidationField{{Name: field, Message: message}},
 	}}
+}
+
+// AgreementCatalog is the one catalog agreements are made in.
+const AgreementCatalog = "AWSMarketplace"
+
+// PurchaseAgreement is every subscription's agreement type.
+const PurchaseAgreement = "PurchaseAgreement"
+
+// ProductIDFor is the product id (prod-...) of the product with this code,
+// as the Agreement Service and EventBridge events name products: "prod-"
+// and 13 lowercase letters and digits from a SHA-256 of the code, the shape
+// of AWS's product ids. Derived, so every node and every seed agree.
+func ProductIDFor(productCode string) string {
+	sum := sha256.Sum256([]byte("mpmeter/product\x00" + productCode))
+	return "prod-" + agreementIDEncoding.EncodeToString(sum[:])[:13]
+}
+
+// PublicOfferIDFor is the offer id of the product's public offer: the
+// offer a subscription without an OfferID was made under. "offer-" and 13
+// lowercase letters and digits from a SHA-256 of the code.
+func PublicOfferIDFor(productCode string) string {
+	sum := sha256.Sum256([]byte("mpmeter/public-offer\x00" + productCode))
+	return "offer-" + agreementIDEncoding.EncodeToString(sum[:])[:13]
 }
