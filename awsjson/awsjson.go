@@ -1,12 +1,13 @@
-// Package awsjson is the awsJson 1.1 protocol of the Metering API and the
-// Entitlement Service: it turns an HTTP request into a verified caller and a
-// validated operation input, calls the service, and writes the result or the
-// AWS error envelope. Every operation takes the same path; an operation is
+// Package awsjson is the awsJson protocol of the Metering API, the
+// Entitlement Service (both 1.1) and the Agreement Service (1.0, its own
+// media type and fault name, InternalServerException): it turns an HTTP
+// request into a verified caller and a validated operation input, calls the
+// service, and writes the result or the AWS error envelope. Every operation takes the same path; an operation is
 // one entry in its service's table (X-Amz-Target is the service's target
 // prefix, a dot and the operation).
 //
-// The Entitlement Service also speaks Smithy RPC v2 CBOR (its model lists
-// it first; current aws-sdk-go-v2 and .NET send it): a POST to
+// The Entitlement and Agreement Services also speak Smithy RPC v2 CBOR
+// (current aws-sdk-go-v2 sends it): a POST to
 // /service/{service}/operation/{operation} is read and answered in CBOR
 // (package rpcv2cbor), on the same listener, through the same admission
 // order below; step 3 then checks that protocol's headers instead.
