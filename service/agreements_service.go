@@ -208,7 +208,7 @@ func (s *AgreementService) load(ctx context.Context, caller mpmeter.Caller, id s
 	if err != nil {
 		return agreement{}, err // a subscription's product exists
 	}
-	if p.SellerAccountID != caller.AccountID && sub.AccountID != caller.AccountID {
+	if !(agreement{sub: sub, product: p}).visibleTo(caller.AccountID) {
 		return agreement{}, agreementNotFound(id)
 	}
 	ents, err := s.store.Entitlements(ctx, mpmeter.EntitlementFilter{ProductCode: p.Code, LicenseArns: []string{sub.LicenseArn}})
