@@ -48,13 +48,25 @@ const maxQuotedValue = 256
 // at most MaxViolations.
 type validationErrors struct {
 	msgs []string
+	// fields are the violations one by one: the wire path and the
+	// violation (the Agreement Service's ValidationException lists them).
+	fields []ValidationField
+}
+
+// ValidationField is one violation: the member's wire path
+// (filters.1.member.values) and what is wrong with it.
+type ValidationField struct {
+	Name    string `json:"name"`
+	Message string `json:"message"`
 }
 
 func (e *validationErrors) add(p *fieldPath, value, constraint string) {
 	if e.full() {
 		return
 	}
-	e.msgs = append(e.msgs, "Value "+value+" at '"+p.String()+"' failed to satisfy constraint: "+constraint)
+	msg := "Value " + value + " at '" + p.String() + "' failed to satisfy constraint: " + constraint
+	e.msgs = append(e.msgs, msg)
+	e.fields = append(e.fields, ValidationField{Name: p.String(), Message: msg})
 }
 
 // full reports whether no further violation would be reported, so the walk
@@ -197,6 +209,18 @@ func (e *validationErrors) errAs(code ErrorCode) error {
 	}
 	v := err.(*Error)
 	v.Code = code
+	return v
+}
+
+// errWithMembers is errAs(code) with the further members members gives
+// for the violations (the Agreement Service's reason and fields).
+func (e *validationErrors) errWithMembers(code ErrorCode, members func([]ValidationField) map[string]any) error {
+	err := e.errAs(code)
+	if err == nil {
+		return nil
+	}
+	v := err.(*Error)
+	v.Members = members(e.fields)
 	return v
 }
 

@@ -21,6 +21,11 @@ type Error struct {
 	// (0: by name). ExpiredTokenException is 400 from ResolveCustomer but
 	// 403 when it is the request's credentials that expired.
 	HTTPStatus int
+	// Members are the error shape's further members, written beside
+	// __type and message (the Agreement Service's ValidationException
+	// reason and fields, ResourceNotFoundException resourceId and
+	// resourceType); nil for most errors.
+	Members map[string]any
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
@@ -68,6 +73,12 @@ const (
 	// besides ThrottlingException and InternalServiceErrorException, which
 	// it shares with the Metering model.
 	CodeInvalidParameter ErrorCode = "InvalidParameterException"
+
+	// Agreement Service errors (marketplace-agreement-2020-03-01.json),
+	// besides ValidationException, AccessDeniedException and
+	// ThrottlingException, which it shares by name.
+	CodeResourceNotFound ErrorCode = "ResourceNotFoundException"
+	CodeInternalServer   ErrorCode = "InternalServerException"
 
 	// Common errors (API reference "Common Errors", PROTOCOL.md).
 	CodeValidation               ErrorCode = "ValidationException"
@@ -118,6 +129,8 @@ var errorTable = [...]ErrorCodeInfo{
 	{CodeThrottling, http.StatusBadRequest, "More calls per second than the rate limit (400 keeps botocore's legacy retry working)."},
 	{CodeTimestampOutOfBounds, http.StatusBadRequest, "A usage timestamp is too old or in the future."},
 	{CodeInvalidParameter, http.StatusBadRequest, "GetEntitlements: a parameter breaks the model's constraints, a filter combination is refused, the NextToken is not one the service gave, or the product is not the caller's."},
+	{CodeResourceNotFound, http.StatusBadRequest, "Agreement Service: no agreement with that id that the caller is a party to."},
+	{CodeInternalServer, http.StatusInternalServerError, "Agreement Service: anything internal (its fault's name); the client sees no detail."},
 	{CodeValidation, http.StatusBadRequest, "The request violates the service model's constraints."},
 	{CodeSerialization, http.StatusBadRequest, "Malformed JSON, wrong member types, timestamps that are not numbers."},
 	{CodeUnknownOperation, http.StatusBadRequest, "An unknown X-Amz-Target, or a method other than POST."},

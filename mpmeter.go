@@ -13,6 +13,7 @@ import (
 
 //go:generate go run ./internal/gen -model spec/service-2.current.json -out api_gen.go
 //go:generate go run ./internal/gen -model spec/marketplace-entitlement-2017-01-11.json -out entitlement_gen.go -prefix Entitlement -rename Entitlement=EntitlementItem -validation-error InvalidParameterException
+//go:generate go run ./internal/gen -model spec/marketplace-agreement-2020-03-01.json -out agreement_gen.go -prefix Agreement -operations DescribeAgreement,GetAgreementTerms,SearchAgreements -validation-members agreementValidationMembers -cbor -rename Dimension=AgreementDimension,Filter=AgreementFilter,Resource=AgreementResource,Sort=AgreementSort,Constraints=RateCardConstraints,Selector=RateCardSelector,Resources=AgreementResources
 
 // Clock is the service clock. Every marketplace rule (usage timestamp windows,
 // hourly dedup, token expiry, key rotation) reads time from it, never from

@@ -45,9 +45,20 @@ var operations = []string{OpBatchMeterUsage, OpMeterUsage, OpRegisterUsage, OpRe
 // a call DisabledApiException as it does for the Metering operations.
 const entitlementRegions = "us-east-1"
 
+// agreementRegions is where the Agreement Service is: the SDKs' endpoint
+// data (botocore 1.43's endpoints.json, service "agreement-marketplace")
+// lists us-east-1 (agreement-marketplace.us-east-1.api.aws) in the aws
+// partition, and one region in each of aws-iso, aws-iso-b, aws-iso-f and
+// aws-eusc.
+const agreementRegions = "us-east-1 us-iso-east-1 us-isob-east-1 us-isof-south-1 eusc-de-east-1"
+
+// agreementOperations are the Agreement Service's operations mpmeter serves.
+var agreementOperations = []string{OpDescribeAgreement, OpGetAgreementTerms, OpSearchAgreements}
+
 // namedOperations are the operations Regions.Add accepts by name
-// (Operation=region): the Metering API's and GetEntitlements.
-var namedOperations = []string{OpBatchMeterUsage, OpMeterUsage, OpRegisterUsage, OpResolveCustomer, OpGetEntitlements}
+// (Operation=region): the Metering API's, GetEntitlements and the
+// Agreement Service's.
+var namedOperations = append([]string{OpBatchMeterUsage, OpMeterUsage, OpRegisterUsage, OpResolveCustomer, OpGetEntitlements}, agreementOperations...)
 
 // Regions says in which regions each operation is offered: an operation
 // called with a credential scope outside its regions answers
@@ -74,6 +85,9 @@ func DefaultRegions() *Regions {
 	add(OpMeterUsage, commercialRegions, govCloudRegions, endpointDataOnlyRegions)
 	add(OpRegisterUsage, registerUsageRegions, endpointDataOnlyRegions)
 	add(OpGetEntitlements, entitlementRegions)
+	for _, op := range agreementOperations {
+		add(op, agreementRegions)
+	}
 	return r
 }
 

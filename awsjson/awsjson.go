@@ -1,12 +1,13 @@
-// Package awsjson is the awsJson 1.1 protocol of the Metering API and the
-// Entitlement Service: it turns an HTTP request into a verified caller and a
-// validated operation input, calls the service, and writes the result or the
-// AWS error envelope. Every operation takes the same path; an operation is
+// Package awsjson is the awsJson protocol of the Metering API, the
+// Entitlement Service (both 1.1) and the Agreement Service (1.0, its own
+// media type and fault name, InternalServerException): it turns an HTTP
+// request into a verified caller and a validated operation input, calls the
+// service, and writes the result or the AWS error envelope. Every operation takes the same path; an operation is
 // one entry in its service's table (X-Amz-Target is the service's target
 // prefix, a dot and the operation).
 //
-// The Entitlement Service also speaks Smithy RPC v2 CBOR (its model lists
-// it first; current aws-sdk-go-v2 and .NET send it): a POST to
+// The Entitlement and Agreement Services also speak Smithy RPC v2 CBOR
+// (current aws-sdk-go-v2 sends it): a POST to
 // /service/{service}/operation/{operation} is read and answered in CBOR
 // (package rpcv2cbor), on the same listener, through the same admission
 // order below; step 3 then checks that protocol's headers instead.
@@ -133,6 +134,25 @@ type apiService struct {
 	// regionNote, when set, ends DisabledApiException's message (where
 	// the service is offered).
 	regionNote string
+	// contentType is the awsJson media type of its requests and answers
+	// ("": ContentType, awsJson 1.1; the Agreement Service's model is
+	// awsJson 1.0).
+	contentType string
+	// internalError names internal errors ("":
+	// InternalServiceErrorException; the Agreement Service's fault is
+	// InternalServerException).
+	internalError mpmeter.ErrorCode
+	// errorRequestID puts the request id in error bodies as requestId (the
+	// Agreement Service's error shapes model it).
+	errorRequestID bool
+}
+
+// mediaType is the service's awsJson media type.
+func (s apiService) mediaType() string {
+	if s.contentType != "" {
+		return s.contentType
+	}
+	return ContentType
 }
 
 // Options configure a Handler. Zero values are usable.
@@ -147,6 +167,10 @@ type Options struct {
 	// Entitlement serves the Entitlement Service's operations; nil: its
 	// targets and paths are unknown operations.
 	Entitlement mpmeter.EntitlementService
+	// Agreement serves the Agreement Service's read operations
+	// (DescribeAgreement, GetAgreementTerms, SearchAgreements; awsJson 1.0
+	// and RPC v2 CBOR); nil: its targets and paths are unknown operations.
+	Agreement mpmeter.AgreementService
 	// MaxBodyBytesInFlight bounds the memory held by request bodies of all
 	// requests together; a request whose body does not fit answers
 	// ServiceUnavailable (503), which SDKs retry. 0 means
@@ -182,6 +206,16 @@ func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler 
 			regionNote: " The AWS Marketplace Entitlement Service is offered in us-east-1 only (entitlement.marketplace.us-east-1.amazonaws.com).",
 			ops: map[string]operation{
 				mpmeter.OpGetEntitlements: op(opts.Entitlement, mpmeter.EntitlementService.GetEntitlements),
+			}}
+	}
+	if opts.Agreement != nil {
+		h.services[mpmeter.AgreementTargetPrefix] = apiService{namespace: mpmeter.AgreementNamespace, cbor: true,
+			contentType: mpmeter.AgreementContentType, internalError: mpmeter.CodeInternalServer, errorRequestID: true,
+			regionNote: " The AWS Marketplace Agreement Service is offered in us-east-1 (agreement-marketplace.us-east-1.api.aws) and in the regions of the SDKs' endpoint data.",
+			ops: map[string]operation{
+				mpmeter.OpDescribeAgreement: op(opts.Agreement, mpmeter.AgreementService.DescribeAgreement),
+				mpmeter.OpGetAgreementTerms: op(opts.Agreement, mpmeter.AgreementService.GetAgreementTerms),
+				mpmeter.OpSearchAgreements:  op(opts.Agreement, mpmeter.AgreementService.SearchAgreements),
 			}}
 	}
 	return h
@@ -419,7 +453,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Output, req.OutputJSON = out, body
-	writeJSON(w, http.StatusOK, body)
+	writeJSONAs(w, http.StatusOK, body, h.services[wire.service].mediaType())
 }
 
 // wire is how a request names its operation and is answered: awsJson
@@ -498,8 +532,9 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (an
 			return nil, err
 		}
 	} else if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != ContentType && mt != "application/json") {
-			return nil, mpmeter.Errorf(mpmeter.CodeSerialization, "Unsupported Content-Type %q: expected %s.", ct, ContentType)
+		want := h.services[wire.service].mediaType()
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != want && mt != "application/json") {
+			return nil, mpmeter.Errorf(mpmeter.CodeSerialization, "Unsupported Content-Type %q: expected %s.", ct, want)
 		}
 	}
 
@@ -583,20 +618,32 @@ const internalMessage = "An internal error has occurred. Retry your request."
 // Errors that are not *mpmeter.Error are internal: logged, never shown; a
 // passed deadline is ServiceUnavailable (503), which clients retry.
 func (h *Handler) writeError(w http.ResponseWriter, req *middleware.Request, wire wire, err error) {
+	svc := h.services[wire.service]
 	var e *mpmeter.Error
 	if !errors.As(err, &e) {
 		h.logger.Error("internal error", "request_id", req.ID, "op", req.Operation, "err", err)
 		e = &mpmeter.Error{Code: mpmeter.CodeInternalServiceError, Message: internalMessage}
+		if svc.internalError != "" {
+			e.Code = svc.internalError
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			e = &mpmeter.Error{Code: mpmeter.CodeServiceUnavailable, Message: "The service is unavailable. Retry your request."}
 		}
 	}
 	req.ErrorCode, req.ErrorMessage = e.Code, e.Message
+	if svc.errorRequestID && req.ID != "" {
+		withID := *e
+		withID.Members = map[string]any{"requestId": req.ID}
+		for k, v := range e.Members {
+			withID.Members[k] = v
+		}
+		e = &withID
+	}
 	if wire.cbor {
 		h.cbor.WriteError(w, status(e), wire.namespace, e)
 		return
 	}
-	WriteError(w, e)
+	writeErrorAs(w, e, svc.mediaType())
 }
 
 // status is the HTTP status e is answered with.
@@ -608,17 +655,31 @@ func status(e *mpmeter.Error) int {
 }
 
 // WriteError writes e in the awsJson error envelope with its status.
-func WriteError(w http.ResponseWriter, e *mpmeter.Error) {
-	body, _ := json.Marshal(struct {
-		Type    mpmeter.ErrorCode `json:"__type"`
-		Message string            `json:"message"`
-	}{e.Code, e.Message})
+func WriteError(w http.ResponseWriter, e *mpmeter.Error) { writeErrorAs(w, e, ContentType) }
+
+// writeErrorAs writes e in the awsJson error envelope of the media type
+// contentType: __type, message and e's further members.
+func writeErrorAs(w http.ResponseWriter, e *mpmeter.Error, contentType string) {
+	var body []byte
+	if len(e.Members) == 0 {
+		body, _ = json.Marshal(struct {
+			Type    mpmeter.ErrorCode `json:"__type"`
+			Message string            `json:"message"`
+		}{e.Code, e.Message})
+	} else {
+		envelope := map[string]any{}
+		for k, v := range e.Members {
+			envelope[k] = v
+		}
+		envelope["__type"], envelope["message"] = e.Code, e.Message
+		body, _ = json.Marshal(envelope)
+	}
 	w.Header().Set("x-amzn-ErrorType", string(e.Code))
 	status := Status(e.Code)
 	if e.HTTPStatus != 0 {
 		status = e.HTTPStatus
 	}
-	writeJSON(w, status, body)
+	writeJSONAs(w, status, body, contentType)
 }
 
 // WriteInternalError answers InternalServiceErrorException and records it in
@@ -629,9 +690,9 @@ func WriteInternalError(w http.ResponseWriter, r *http.Request) {
 	WriteError(w, &mpmeter.Error{Code: mpmeter.CodeInternalServiceError, Message: internalMessage})
 }
 
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
+func writeJSONAs(w http.ResponseWriter, status int, body []byte, contentType string) {
 	h := w.Header()
-	h.Set("Content-Type", ContentType)
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)

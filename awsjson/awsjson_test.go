@@ -234,6 +234,31 @@ func TestStatusTable(t *testing.T) {
 	if modeled == 0 {
 		t.Fatal("no exception shapes in the model")
 	}
+	// The Agreement Service's: the errors of the three operations served
+	// (its model has 25), 400 but the fault InternalServerException.
+	var agreement struct {
+		Operations map[string]struct {
+			Errors []struct{ Shape string } `json:"errors"`
+		} `json:"operations"`
+		Shapes map[string]struct {
+			Fault bool `json:"fault"`
+		} `json:"shapes"`
+	}
+	raw, err := os.ReadFile("../spec/marketplace-agreement-2020-03-01.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &agreement); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{mpmeter.OpDescribeAgreement, mpmeter.OpGetAgreementTerms, mpmeter.OpSearchAgreements} {
+		for _, e := range agreement.Operations[op].Errors {
+			want[mpmeter.ErrorCode(e.Shape)] = 400
+			if agreement.Shapes[e.Shape].Fault {
+				want[mpmeter.ErrorCode(e.Shape)] = 500
+			}
+		}
+	}
 	inTable := map[mpmeter.ErrorCode]bool{}
 	for _, info := range mpmeter.ErrorCodes() {
 		inTable[info.Code] = true

@@ -188,6 +188,21 @@ func WriteOutput(w http.ResponseWriter, body []byte) {
 // WriteError writes e as the protocol's error envelope with status: __type
 // is namespace#Code, the absolute shape id clients strip to the name.
 func (c *Codec) WriteError(w http.ResponseWriter, status int, namespace string, e *mpmeter.Error) {
+	if len(e.Members) > 0 {
+		// The error shape's further members (the Agreement Service's
+		// reason, fields, requestId) beside __type and message.
+		envelope := map[string]any{}
+		for k, v := range e.Members {
+			envelope[k] = v
+		}
+		envelope["__type"], envelope["message"] = namespace+"#"+string(e.Code), e.Message
+		body, err := c.enc.Marshal(envelope)
+		if err != nil { // members are strings and lists of string structs
+			panic(fmt.Sprintf("rpcv2cbor: encoding an error: %v", err))
+		}
+		write(w, status, body)
+		return
+	}
 	body, err := c.enc.Marshal(struct {
 		Type    string `cbor:"__type"`
 		Message string `cbor:"message"`

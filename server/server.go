@@ -217,7 +217,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	apiOpts := awsjson.Options{Logger: cfg.Logger, Entitlement: s.Service, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight}
+	agreements, err := service.NewAgreementService(service.AgreementConfig{Store: st})
+	if err != nil {
+		return fail(err)
+	}
+	apiOpts := awsjson.Options{Logger: cfg.Logger, Entitlement: s.Service, Agreement: agreements, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight}
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
 	}

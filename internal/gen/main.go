@@ -36,6 +36,18 @@ type options struct {
 	// ValidationException for Metering; services whose model has no
 	// ValidationException answer their modeled InvalidParameterException.
 	validationError string
+	// operations, when set, keeps only these operations and the shapes they
+	// reach (the Agreement Service's model has 25 operations; mpmeter serves
+	// three).
+	operations []string
+	// validationMembers, when set, names a hand-written function that gives
+	// the model's ValidationException its further members (reason, fields)
+	// from the violations.
+	validationMembers string
+	// cbor emits <prefix>Namespace even when the model lists one protocol:
+	// current SDKs speak RPC v2 CBOR to services whose JSON model predates
+	// it.
+	cbor bool
 }
 
 type shape struct {
@@ -64,8 +76,9 @@ func (s shape) bounds() (hasMin bool, min int64, hasMax bool, max int64) {
 }
 
 type operation struct {
-	Input  member `json:"input"`
-	Output member `json:"output"`
+	Input  member   `json:"input"`
+	Output member   `json:"output"`
+	Errors []member `json:"errors"`
 }
 
 type model struct {
@@ -84,7 +97,11 @@ func main() {
 	flag.StringVar(&opts.prefix, "prefix", "", "prefix of the generated constants' names")
 	flag.StringVar(&opts.validationError, "validation-error", "ValidationException", "the error name of model violations")
 	rename := flag.String("rename", "", "Shape=GoName pairs, comma-separated")
+	operations := flag.String("operations", "", "operations to keep, comma-separated (default: all)")
+	flag.StringVar(&opts.validationMembers, "validation-members", "", "function giving ValidationException's further members")
+	flag.BoolVar(&opts.cbor, "cbor", false, "emit the Smithy namespace (the service also speaks RPC v2 CBOR)")
 	flag.Parse()
+	opts.operations = strings.FieldsFunc(*operations, func(c rune) bool { return c == ',' })
 	opts.rename = map[string]string{}
 	for _, pair := range strings.FieldsFunc(*rename, func(c rune) bool { return c == ',' }) {
 		from, to, ok := strings.Cut(pair, "=")
@@ -100,6 +117,17 @@ func main() {
 	var m model
 	if err := json.Unmarshal(raw, &m); err != nil {
 		log.Fatal(err)
+	}
+	if len(opts.operations) > 0 {
+		kept := map[string]operation{}
+		for _, name := range opts.operations {
+			op, ok := m.Operations[name]
+			if !ok {
+				log.Fatalf("-operations: the model has no operation %q", name)
+			}
+			kept[name] = op
+		}
+		m.Operations = kept
 	}
 	m.memberOrder, err = memberOrder(raw)
 	if err != nil {
@@ -173,6 +201,12 @@ func (o options) goTypeName(name string) string {
 	return name
 }
 
+// goField is a member's Go field name: exported (the Agreement Service's
+// model names members in camelCase).
+func goField(name string) string {
+	return strings.ToUpper(name[:1]) + name[1:]
+}
+
 // wirePath is the validation message's name for a member: camelCase.
 func wirePath(name string) string {
 	return strings.ToLower(name[:1]) + name[1:]
@@ -207,7 +241,7 @@ func generate(m *model, o options) ([]byte, error) {
 	b.WriteString("package mpmeter\n\nimport \"regexp\"\n\n")
 	fmt.Fprintf(&b, "// %sTargetPrefix is the X-Amz-Target prefix of every operation (awsJson).\nconst %sTargetPrefix = %q\n\n", o.prefix, o.prefix, m.Metadata["targetPrefix"])
 	fmt.Fprintf(&b, "// %sSigningName is the SigV4 service name in the credential scope.\nconst %sSigningName = %q\n\n", o.prefix, o.prefix, m.Metadata["signingName"])
-	if protocols, ok := m.Metadata["protocols"].([]any); ok && len(protocols) > 1 {
+	if protocols, ok := m.Metadata["protocols"].([]any); (ok && len(protocols) > 1) || o.cbor {
 		fmt.Fprintf(&b, "// %sNamespace is the Smithy namespace of the model's shapes: Smithy RPC v2\n// CBOR names errors by absolute shape id (namespace#Name).\nconst %sNamespace = %q\n\n", o.prefix, o.prefix, smithyNamespace(fmt.Sprint(m.Metadata["serviceId"])))
 	}
 	if o.prefix != "" {
@@ -335,8 +369,37 @@ func generate(m *model, o options) ([]byte, error) {
 
 	// Enums.
 	var enumNames []string
+	keepEnum := func(string) bool { return true }
+	if len(o.operations) > 0 {
+		// Only the enums the kept operations and their errors reach.
+		used := map[string]bool{}
+		var mark func(string)
+		mark = func(n string) {
+			if used[n] {
+				return
+			}
+			used[n] = true
+			s := m.Shapes[n]
+			for _, mem := range s.Members {
+				mark(mem.Shape)
+			}
+			for _, mem := range []*member{s.Member, s.Key, s.Value} {
+				if mem != nil {
+					mark(mem.Shape)
+				}
+			}
+		}
+		for _, op := range m.Operations {
+			mark(op.Input.Shape)
+			mark(op.Output.Shape)
+			for _, e := range op.Errors {
+				mark(e.Shape)
+			}
+		}
+		keepEnum = func(n string) bool { return used[n] }
+	}
 	for n, s := range m.Shapes {
-		if s.Type == "string" && len(s.Enum) > 0 {
+		if s.Type == "string" && len(s.Enum) > 0 && keepEnum(n) {
 			enumNames = append(enumNames, n)
 		}
 	}
@@ -358,7 +421,7 @@ func generate(m *model, o options) ([]byte, error) {
 				// AWS answers empty result lists as [], not by leaving them out.
 				tag = mn
 			}
-			fmt.Fprintf(&b, "\t%s %s `json:\"%s\"`\n", mn, goType(s.Members[mn].Shape), tag)
+			fmt.Fprintf(&b, "\t%s %s `json:\"%s\"`\n", goField(mn), goType(s.Members[mn].Shape), tag)
 		}
 		b.WriteString("}\n\n")
 	}
@@ -377,6 +440,9 @@ func generate(m *model, o options) ([]byte, error) {
 			if o.prefix != "" {
 				errExpr, errName = "e.errAs("+o.prefix+"ValidationError)", o.validationError
 			}
+			if o.validationMembers != "" {
+				errExpr = "e.errWithMembers(" + o.prefix + "ValidationError, " + o.validationMembers + ")"
+			}
 			fmt.Fprintf(&b, "// Validate checks v against the model's constraints and then, when they\n// hold, its cross-field rules (crossFieldRules), and returns an error\n// (%s) naming every violation, or nil.\nfunc (v *%s) Validate() error {\n\tvar e validationErrors\n\tv.validate(nil, &e)\n\te.checkCrossField(v)\n\treturn %s\n}\n\n", errName, tn, errExpr)
 		}
 		fmt.Fprintf(&b, "func (v *%s) validate(parent *fieldPath, e *validationErrors) {\n", tn)
@@ -388,7 +454,8 @@ func generate(m *model, o options) ([]byte, error) {
 			ms := m.Shapes[s.Members[mn].Shape]
 			pathExpr := fmt.Sprintf("&fieldPath{parent: parent, name: %q}", wirePath(mn))
 			fmt.Fprintf(&b, "\t{\n\t\tp := %s\n\t\t_ = p\n", pathExpr)
-			isNil := "v." + mn + " == nil"
+			fn := goField(mn)
+			isNil := "v." + fn + " == nil"
 			if required[mn] {
 				fmt.Fprintf(&b, "\t\tif %s {\n\t\t\te.missing(p)\n\t\t}\n", isNil)
 			}
@@ -405,27 +472,43 @@ func generate(m *model, o options) ([]byte, error) {
 				if len(ms.Enum) > 0 {
 					enum = fmt.Sprintf("%#v", ms.Enum)
 				}
-				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\te.checkString(p, *v.%s, %v, %d, %v, %d, %s, %q, %s)\n\t\t}\n", mn, mn, hasMin, minV, hasMax, maxV, pat, patText, enum)
+				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\te.checkString(p, *v.%s, %v, %d, %v, %d, %s, %q, %s)\n\t\t}\n", fn, fn, hasMin, minV, hasMax, maxV, pat, patText, enum)
 			case "integer", "long":
 				hasMin, minV, hasMax, maxV := ms.bounds()
 				if hasMin || hasMax {
-					fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\te.checkInt(p, *v.%s, %v, %d, %v, %d)\n\t\t}\n", mn, mn, hasMin, minV, hasMax, maxV)
+					fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\te.checkInt(p, *v.%s, %v, %d, %v, %d)\n\t\t}\n", fn, fn, hasMin, minV, hasMax, maxV)
 				}
 			case "structure":
-				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\tv.%s.validate(p, e)\n\t\t}\n", mn, mn)
+				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\tv.%s.validate(p, e)\n\t\t}\n", fn, fn)
 			case "list":
 				hasMin, minV, hasMax, maxV := ms.bounds()
 				// The length first: the members of a list of the wrong
 				// length are not looked at (an over-long list must not
 				// cost a violation per member), and the walk stops once
 				// the message is full.
-				cond := fmt.Sprintf("v.%s != nil", mn)
+				cond := fmt.Sprintf("v.%s != nil", fn)
 				if hasMin || hasMax {
-					cond += fmt.Sprintf(" && checkListLen(e, p, v.%s, %v, %d, %v, %d)", mn, hasMin, minV, hasMax, maxV)
+					cond += fmt.Sprintf(" && checkListLen(e, p, v.%s, %v, %d, %v, %d)", fn, hasMin, minV, hasMax, maxV)
 				}
 				fmt.Fprintf(&b, "\t\tif %s {\n", cond)
-				if m.Shapes[ms.Member.Shape].Type == "structure" {
-					fmt.Fprintf(&b, "\t\t\tfor i := 0; i < len(v.%s) && !e.full(); i++ {\n\t\t\t\tv.%s[i].validate(&fieldPath{parent: p, index: i + 1}, e)\n\t\t\t}\n", mn, mn)
+				el := m.Shapes[ms.Member.Shape]
+				switch el.Type {
+				case "structure":
+					fmt.Fprintf(&b, "\t\t\tfor i := 0; i < len(v.%s) && !e.full(); i++ {\n\t\t\t\tv.%s[i].validate(&fieldPath{parent: p, index: i + 1}, e)\n\t\t\t}\n", fn, fn)
+				case "string":
+					// Each element against its shape's constraints.
+					hasMin, minV, hasMax, maxV := el.bounds()
+					if hasMin || hasMax || el.Pattern != nil || len(el.Enum) > 0 {
+						pat, patText := "nil", ""
+						if el.Pattern != nil {
+							pat, patText = patternFor(*el.Pattern), *el.Pattern
+						}
+						enum := "nil"
+						if len(el.Enum) > 0 {
+							enum = fmt.Sprintf("%#v", el.Enum)
+						}
+						fmt.Fprintf(&b, "\t\t\tfor i := 0; i < len(v.%s) && !e.full(); i++ {\n\t\t\t\te.checkString(&fieldPath{parent: p, index: i + 1}, v.%s[i], %v, %d, %v, %d, %s, %q, %s)\n\t\t\t}\n", fn, fn, hasMin, minV, hasMax, maxV, pat, patText, enum)
+					}
 				}
 				b.WriteString("\t\t}\n")
 			case "map":
@@ -435,7 +518,7 @@ func generate(m *model, o options) ([]byte, error) {
 					keyEnum = fmt.Sprintf("%#v", ks.Enum)
 				}
 				hasMin, minV, hasMax, maxV := vs.bounds()
-				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\tcheckStringListMap(e, p, v.%s, %s, %v, %d, %v, %d)\n\t\t}\n", mn, mn, keyEnum, hasMin, minV, hasMax, maxV)
+				fmt.Fprintf(&b, "\t\tif v.%s != nil {\n\t\t\tcheckStringListMap(e, p, v.%s, %s, %v, %d, %v, %d)\n\t\t}\n", fn, fn, keyEnum, hasMin, minV, hasMax, maxV)
 			}
 			b.WriteString("\t}\n")
 		}
