@@ -86,6 +86,8 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"UsageTotals", testUsageTotals},
 		{"SigningKeys", testSigningKeys},
 		{"ClockOffset", testClockOffset},
+		{"FaultRules", testFaultRules},
+		{"FaultCountConcurrent", testFaultCountConcurrent},
 		{"SubscriptionsByCustomers", testSubscriptionsByCustomers},
 		{"AuditEvents", testAuditEvents},
 		{"AuditPages", testAuditPages},
