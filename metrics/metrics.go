@@ -28,6 +28,8 @@ type Metrics struct {
 	auditPurged  prometheus.Counter
 	auditFlush   prometheus.Histogram
 	auditStore   prometheus.Histogram
+
+	faults *prometheus.CounterVec
 }
 
 // New returns metrics registered in a fresh registry, with Go runtime and
@@ -81,6 +83,11 @@ func New() *Metrics {
 			Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1, .5, 1},
 		}),
 	}
+	m.faults = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mpmeter_faults_injected_total",
+		Help: "Faults injected on purpose (fault rules, docs/retries.md) by kind and operation.",
+	}, []string{"kind", "operation"})
+	m.registry.MustRegister(m.faults)
 	// Every reason from the start, so a dashboard sees 0 rather than no
 	// series.
 	for _, reason := range []string{"queue_full", "write_failed", "closed"} {
@@ -140,4 +147,11 @@ func (m *Metrics) AuditPurged(events int) { m.auditPurged.Add(float64(events)) }
 // (sqlstore.WithAuditWriteObserver).
 func (m *Metrics) ObserveAuditWrite(events int, d time.Duration) {
 	m.auditStore.Observe(d.Seconds())
+}
+
+// FaultInjected implements faults.Observer. kind is one of
+// mpmeter.FaultKinds and operation an operation table's key (the
+// injector's guarantee), so the series are a fixed set.
+func (m *Metrics) FaultInjected(kind mpmeter.FaultKind, operation string) {
+	m.faults.WithLabelValues(string(kind), operation).Inc()
 }
