@@ -117,8 +117,7 @@ class FaultsTest(ServerTestCase):
                     client, server, stored, err, faulted = self.run_case(mode, kind, 2)
                     self.assertIsNone(err)
                     self.assertEqual(faulted, 2)
-                    if kind != "drop_connection":  # botocore has no response to count retries on
-                        self.assertEqual(client, 3)
+                    self.assertEqual(client, 3)
                     self.assertEqual(server, 3)
                     self.assertEqual(stored, 1, "the record must be stored exactly once")
                     self.admin("DELETE", "/faults")
