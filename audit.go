@@ -111,6 +111,9 @@ type AuditIdentity struct {
 type AuditAdditionalData struct {
 	HTTPStatus int     `json:"httpStatus,omitempty"`
 	DurationMS float64 `json:"durationMs"`
+	// InjectedFault is set when the call was faulted on purpose (a fault
+	// rule, docs/retries.md).
+	InjectedFault *AuditInjectedFault `json:"injectedFault,omitempty"`
 }
 
 // AuditWorkload is a buyer workload in an event's userIdentity.

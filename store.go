@@ -192,6 +192,25 @@ type Store interface {
 	// SetClockOffset stores the virtual service clock's offset.
 	SetClockOffset(ctx context.Context, d time.Duration) error
 
+	// AddFaultRule stores a new fault rule (CheckFaultRule holds; its
+	// Remaining is stored as given). A rule with the same ID is ErrExists.
+	AddFaultRule(ctx context.Context, r FaultRule) error
+	// FaultRule returns the fault rule with this id.
+	FaultRule(ctx context.Context, id string) (FaultRule, error)
+	// FaultRules returns every fault rule (expired and spent ones too),
+	// ordered by CreatedAt then ID.
+	FaultRules(ctx context.Context) ([]FaultRule, error)
+	// DeleteFaultRule deletes the fault rule with this id (ErrNotFound
+	// when there is none).
+	DeleteFaultRule(ctx context.Context, id string) error
+	// DeleteFaultRules deletes every fault rule and returns how many.
+	DeleteFaultRules(ctx context.Context) (int, error)
+	// TakeFaultCount takes up to n from the Remaining count of the rule
+	// with this id, atomically (concurrent takes on every node together
+	// never take more than the count), and returns how many it took: 0
+	// when the rule is spent or gone.
+	TakeFaultCount(ctx context.Context, id string, n int64) (int64, error)
+
 	// PutAuditEvents stores audit events in one transaction: all or none.
 	// An event whose EventID is stored already is skipped, so a batch can
 	// be retried. Events must have an EventID; RequestParameters and

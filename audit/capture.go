@@ -66,6 +66,10 @@ func (r *Recorder) RecordRequest(hr *http.Request, req *middleware.Request, stat
 		ErrorMessage:        capString(req.ErrorMessage),
 		AdditionalEventData: &mpmeter.AuditAdditionalData{HTTPStatus: status, DurationMS: float64(d.Microseconds()) / 1000},
 	}
+	if f := req.Fault; f != nil {
+		ev.AdditionalEventData.InjectedFault = &mpmeter.AuditInjectedFault{RuleID: f.RuleID, Kind: f.Kind,
+			LatencyMS: float64(f.Latency.Microseconds()) / 1000, UnprocessedRecords: len(f.Unprocessed)}
+	}
 	switch in := req.Input.(type) {
 	case *mpmeter.ResolveCustomerInput:
 		ev.ReadOnly = true

@@ -30,10 +30,12 @@
 //  4. region: the operation is offered in the credential scope's region
 //     (DisabledApiException);
 //  5. quota: the caller's rate for the operation (ThrottlingException);
+//     then injected faults that need no input (Options.Faults);
 //  6. validate: the body decodes into the operation's input
 //     (SerializationException; member names match exactly, as AWS's parser
 //     does, and a member given twice is refused) and satisfies the service
 //     model and its cross-field rules (ValidationException);
+//     then injected faults that need the input (a product, records);
 //  7. rules: the service's marketplace rules (mpmeter.MeteringService).
 //
 // Request ids, panic recovery, the access log and metrics are the
@@ -122,6 +124,14 @@ type Handler struct {
 	// bodies weighs the bodies in flight in bytes (declared
 	// Content-Length, or MaxBodyBytes when none is declared).
 	bodies *semaphore.Weighted
+	faults FaultInjector
+}
+
+// FaultInjector decides which configured fault, if any, a call gets
+// (package faults): asked with call.Input nil after the quota step, and
+// with the valid input after validation.
+type FaultInjector interface {
+	Inject(ctx context.Context, call mpmeter.FaultCall) *mpmeter.InjectedFault
 }
 
 // apiService is one service model's operations.
@@ -176,12 +186,14 @@ type Options struct {
 	// ServiceUnavailable (503), which SDKs retry. 0 means
 	// DefaultMaxBodyBytesInFlight; it is at least MaxBodyBytes.
 	MaxBodyBytesInFlight int64
+	// Faults injects the faults an operator configured; nil: none.
+	Faults FaultInjector
 }
 
 // NewHandler returns the API handler for svc, authenticating with v. Wrap
 // it with middleware.Wrap for request ids, recovery, logs and metrics.
 func NewHandler(svc mpmeter.MeteringService, v Verifier, opts Options) *Handler {
-	h := &Handler{verifier: v, logger: opts.Logger, limiter: opts.Limiter, regions: opts.Regions, cbor: rpcv2cbor.New()}
+	h := &Handler{verifier: v, logger: opts.Logger, limiter: opts.Limiter, regions: opts.Regions, cbor: rpcv2cbor.New(), faults: opts.Faults}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -433,6 +445,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := middleware.FromContext(r.Context())
 	wire := h.wireOf(r)
 	out, err := h.serve(r, req, wire)
+	if err == errDropConnection {
+		dropConnection(w)
+		return
+	}
 	if err != nil {
 		h.writeError(w, req, wire, err)
 		return
@@ -547,6 +563,9 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (an
 	if h.limiter != nil && !h.limiter.Allow(r.Context(), caller.AccountID, caller.Region, opName) {
 		return nil, mpmeter.Errorf(mpmeter.CodeThrottling, "%s", ThrottlingMessage)
 	}
+	if err := h.injectFault(r.Context(), req, mpmeter.FaultCall{Operation: opName, AccountID: caller.AccountID}); err != nil {
+		return nil, err
+	}
 
 	// 6. Validate: decode, then the model's constraints and cross-field rules.
 	in := operation.newInput()
@@ -564,8 +583,16 @@ func (h *Handler) serve(r *http.Request, req *middleware.Request, wire wire) (an
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	if req.Fault == nil {
+		if err := h.injectFault(r.Context(), req, mpmeter.FaultCall{Operation: opName, AccountID: caller.AccountID, Input: in}); err != nil {
+			return nil, err
+		}
+	}
 
 	// 7. Rules.
+	if f := req.Fault; f != nil && len(f.Unprocessed) > 0 {
+		return callWithUnprocessed(r.Context(), operation, caller, in, f.Unprocessed)
+	}
 	return operation.call(r.Context(), caller, in)
 }
 

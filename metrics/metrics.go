@@ -29,6 +29,7 @@ type Metrics struct {
 	auditFlush   prometheus.Histogram
 	auditStore   prometheus.Histogram
 	purged       *prometheus.CounterVec
+	faults       *prometheus.CounterVec
 }
 
 // New returns metrics registered in a fresh registry, with Go runtime and
@@ -86,6 +87,11 @@ func New() *Metrics {
 			Help: "Expired rows deleted by the background purge: client_tokens (MeterUsage ClientTokens), registration_tokens.",
 		}, []string{"what"}),
 	}
+	m.faults = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mpmeter_faults_injected_total",
+		Help: "Faults injected on purpose (fault rules, docs/retries.md) by kind and operation.",
+	}, []string{"kind", "operation"})
+	m.registry.MustRegister(m.faults)
 	// Every reason from the start, so a dashboard sees 0 rather than no
 	// series.
 	for _, reason := range []string{"queue_full", "write_failed", "closed"} {
@@ -150,4 +156,11 @@ func (m *Metrics) ObserveAuditWrite(events int, d time.Duration) {
 // ObservePurged counts rows the background purge deleted (package purge).
 func (m *Metrics) ObservePurged(what string, n int) {
 	m.purged.WithLabelValues(what).Add(float64(n))
+}
+
+// FaultInjected implements faults.Observer. kind is one of
+// mpmeter.FaultKinds and operation an operation table's key (the
+// injector's guarantee), so the series are a fixed set.
+func (m *Metrics) FaultInjected(kind mpmeter.FaultKind, operation string) {
+	m.faults.WithLabelValues(string(kind), operation).Inc()
 }

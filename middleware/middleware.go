@@ -42,6 +42,9 @@ type Request struct {
 	// Detail is an attacker-supplied string worth logging (the raw
 	// X-Amz-Target of an unknown operation); the log truncates it.
 	Detail string
+	// Fault is the fault injected into the call on purpose (package
+	// faults), if any: the audit log marks the event with it.
+	Fault *mpmeter.InjectedFault
 
 	// What the audit log records (Options.Recorder), so that it never
 	// decodes a request again: Input is the operation's input as the

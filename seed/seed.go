@@ -66,6 +66,8 @@ type File struct {
 	Products           []Product           `yaml:"products,omitempty"`
 	Subscriptions      []Subscription      `yaml:"subscriptions,omitempty"`
 	RegistrationTokens []RegistrationToken `yaml:"registration_tokens,omitempty"`
+	// Faults are fault rules (faults.go, docs/retries.md).
+	Faults []Fault `yaml:"faults,omitempty"`
 }
 
 // Account is an AWS account and the access keys it signs requests with.
@@ -189,6 +191,8 @@ type Summary struct {
 	// Entitlements counts the entitlements put (of the subscriptions that
 	// list them).
 	Entitlements int
+	// Faults counts the fault rules the file lists.
+	Faults int
 }
 
 //go:embed demo.yaml
@@ -409,6 +413,10 @@ func (f *File) resolve() (*File, error) {
 	}
 	for i, t := range f.RegistrationTokens {
 		r.RegistrationTokens = append(r.RegistrationTokens, rv.token(i, t))
+	}
+	faultIDs := map[string]string{}
+	for i, ft := range f.Faults {
+		r.Faults = append(r.Faults, rv.fault(i, ft, faultIDs))
 	}
 	if len(rv.errs) > 0 {
 		return nil, errors.Join(rv.errs...)
@@ -825,6 +833,10 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 		return sum, err
 	}
 	sum.Tokens = len(r.RegistrationTokens)
+	if err := applyFaults(ctx, st, r.Faults, now); err != nil {
+		return sum, err
+	}
+	sum.Faults = len(r.Faults)
 	return sum, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/mpmeter/mpmeter/admin"
 	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/awsjson"
+	"github.com/mpmeter/mpmeter/faults"
 	"github.com/mpmeter/mpmeter/internal/buildinfo"
 	"github.com/mpmeter/mpmeter/keys"
 	"github.com/mpmeter/mpmeter/metrics"
@@ -121,6 +123,13 @@ type Config struct {
 	AdminToken string
 	// AdminRoutes register more areas' admin operations (audit, usage).
 	AdminRoutes []func(api huma.API)
+
+	// FaultsOff skips fault injection entirely (the benchmark's ceiling):
+	// no fault rule is read on the request path. Otherwise the rules in
+	// the store apply (package faults, docs/retries.md).
+	FaultsOff bool
+	// FaultRand draws rate fault rules; nil: randomly seeded.
+	FaultRand *rand.Rand
 
 	Logger *slog.Logger
 }
@@ -222,6 +231,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	apiOpts := awsjson.Options{Logger: cfg.Logger, Entitlement: s.Service, Agreement: agreements, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight}
+	if !cfg.FaultsOff {
+		apiOpts.Faults = faults.New(faults.Config{Store: st, Clock: cfg.Clock, Observer: s.Metrics, Logger: cfg.Logger, Rand: cfg.FaultRand})
+	}
 	if cfg.Regions != nil {
 		apiOpts.Regions = cfg.Regions
 	}
@@ -243,7 +255,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Keys:            s.Keys,
 		RevocationDelay: revocationDelay(cfg.Store, cfg.CacheTTL),
 		TokenTTL:        cfg.TokenTTL,
-		Routes:          cfg.AdminRoutes,
+		Routes:          append([]func(huma.API){admin.FaultRoutes(admin.FaultsConfig{Store: st, Clock: cfg.Clock})}, cfg.AdminRoutes...),
 		Logger:          cfg.Logger,
 	})
 	if err != nil {

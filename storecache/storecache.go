@@ -47,6 +47,9 @@ type Store struct {
 	subsByLicense  map[string]entry[mpmeter.Subscription]
 	subsByCustomer map[[2]string]entry[mpmeter.Subscription] // (product, customer identifier)
 	subsOf         map[[2]string]entry[[]mpmeter.Subscription]
+	// faultRules holds the one list of fault rules (key struct{}{}), which
+	// every API call reads.
+	faultRules map[struct{}]entry[[]mpmeter.FaultRule]
 }
 
 type entry[T any] struct {
@@ -74,6 +77,7 @@ func (s *Store) reset() {
 	s.subsByLicense = map[string]entry[mpmeter.Subscription]{}
 	s.subsByCustomer = map[[2]string]entry[mpmeter.Subscription]{}
 	s.subsOf = map[[2]string]entry[[]mpmeter.Subscription]{}
+	s.faultRules = map[struct{}]entry[[]mpmeter.FaultRule]{}
 }
 
 // cached returns m[k] when present and fresh, else loads it (outside the
@@ -364,6 +368,52 @@ func (s *Store) AuditEvents(ctx context.Context, f mpmeter.AuditFilter) (mpmeter
 // PurgeAuditEvents implements mpmeter.Store.
 func (s *Store) PurgeAuditEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	return s.under.PurgeAuditEvents(ctx, before, limit)
+}
+
+// AddFaultRule implements mpmeter.Store: write-through, then this node
+// reads the rules again.
+func (s *Store) AddFaultRule(ctx context.Context, r mpmeter.FaultRule) error {
+	defer s.invalidate()
+	return s.under.AddFaultRule(ctx, r)
+}
+
+// FaultRule implements mpmeter.Store (the admin API's read: not cached).
+func (s *Store) FaultRule(ctx context.Context, id string) (mpmeter.FaultRule, error) {
+	return s.under.FaultRule(ctx, id)
+}
+
+// FaultRules implements mpmeter.Store: cached like the marketplace rows,
+// so every node sees another node's new or deleted rules within the TTL.
+// The slice is shared: callers must not modify it.
+func (s *Store) FaultRules(ctx context.Context) ([]mpmeter.FaultRule, error) {
+	return cached(s, func() map[struct{}]entry[[]mpmeter.FaultRule] { return s.faultRules }, struct{}{},
+		func() ([]mpmeter.FaultRule, error) { return s.under.FaultRules(ctx) })
+}
+
+// DeleteFaultRule implements mpmeter.Store.
+func (s *Store) DeleteFaultRule(ctx context.Context, id string) error {
+	defer s.invalidate()
+	return s.under.DeleteFaultRule(ctx, id)
+}
+
+// DeleteFaultRules implements mpmeter.Store.
+func (s *Store) DeleteFaultRules(ctx context.Context) (int, error) {
+	defer s.invalidate()
+	return s.under.DeleteFaultRules(ctx)
+}
+
+// TakeFaultCount implements mpmeter.Store: always the database's (the
+// count is shared exactly). A take that found the rule spent drops the
+// cached list, so this node stops asking at once rather than after the
+// TTL.
+func (s *Store) TakeFaultCount(ctx context.Context, id string, n int64) (int64, error) {
+	took, err := s.under.TakeFaultCount(ctx, id, n)
+	if err == nil && took < n {
+		s.mu.Lock()
+		clear(s.faultRules)
+		s.mu.Unlock()
+	}
+	return took, err
 }
 
 // Close implements mpmeter.Store.

@@ -92,6 +92,8 @@ func Run(t *testing.T, open func(t *testing.T) mpmeter.Store) {
 		{"PurgeExpired", testPurgeExpired},
 		{"SigningKeys", testSigningKeys},
 		{"ClockOffset", testClockOffset},
+		{"FaultRules", testFaultRules},
+		{"FaultCountConcurrent", testFaultCountConcurrent},
 		{"SubscriptionsByCustomers", testSubscriptionsByCustomers},
 		{"AuditEvents", testAuditEvents},
 		{"AuditPages", testAuditPages},
