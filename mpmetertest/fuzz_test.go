@@ -2,6 +2,7 @@ package mpmetertest_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/mpmeter/mpmeter/mpmetertest"
@@ -24,6 +25,11 @@ func FuzzHandler(f *testing.F) {
 	}
 	srv := mpmetertest.New(f)
 	f.Fuzz(func(t *testing.T, target, body string) {
+		// A target no HTTP client can send (a control byte in a header
+		// value) never reaches a server: net/http refuses it first.
+		if strings.ContainsFunc(target, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }) {
+			t.Skip("not a sendable header value")
+		}
 		status, answer := srv.Do(t, mpmetertest.Raw{Target: target, Body: body, Key: mpmetertest.SellerKey, Secret: mpmetertest.SellerSecret})
 		if status >= 500 {
 			t.Fatalf("%s %q answered %d %s", target, body, status, answer)
