@@ -33,6 +33,8 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
 	echo "(not a git checkout: skipped)"
 fi
+echo "== docs: every link resolves, every guide is linked from the README"
+python3 scripts/check-docs.py
 echo "== go build"
 go build -o "$MPMETER_BIN" ./cmd/mpmeter
 echo "== go test"
