@@ -55,6 +55,7 @@ type Store interface {
 	RegistrationTokenByID(ctx context.Context, id string) (mpmeter.RegistrationToken, error)
 	PutRegistrationToken(ctx context.Context, t mpmeter.RegistrationToken) error
 	SigningKeys(ctx context.Context) ([]mpmeter.SigningKey, error)
+	UsageStore // usage.go: records, summaries, exports
 }
 
 // SettableClock is a service clock the admin API can move (vclock.Clock).
@@ -211,6 +212,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer
+// (streamed exports flush through it).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if !s.wrote {
