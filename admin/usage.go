@@ -28,8 +28,9 @@ type UsageStore interface {
 	UsagePage(ctx context.Context, f mpmeter.UsageFilter, cursor string, limit int) (mpmeter.UsagePage, error)
 	EachUsage(ctx context.Context, f mpmeter.UsageFilter) iter.Seq2[mpmeter.MeteringRecord, error]
 	UsageSummary(ctx context.Context, q mpmeter.UsageSummaryQuery) iter.Seq2[mpmeter.UsageSummaryLine, error]
-	// Subscription joins a record to its agreement (by license ARN).
+	// Subscription and SubscriptionsOf join a record to its agreement.
 	Subscription(ctx context.Context, licenseArn string) (mpmeter.Subscription, error)
+	SubscriptionsOf(ctx context.Context, accountID, productCode string) ([]mpmeter.Subscription, error)
 	// WorkloadAccessKeys gives a workload's region (the feed's region).
 	WorkloadAccessKeys(ctx context.Context, workloadID string, validAt time.Time) ([]mpmeter.AccessKey, error)
 }
@@ -44,7 +45,7 @@ type UsageRecord struct {
 	CustomerAccountID  string            `json:"customer_account_id" doc:"The buyer's 12-digit AWS account id."`
 	CustomerIdentifier string            `json:"customer_identifier,omitempty" doc:"SaaS records of products without concurrent agreements."`
 	LicenseArn         string            `json:"license_arn,omitempty" doc:"The agreement's license."`
-	AgreementID        string            `json:"agreement_id,omitempty" doc:"agmt-..., the subscription's (joined by license ARN), as /subscriptions shows it."`
+	AgreementID        string            `json:"agreement_id,omitempty" doc:"agmt-..., the subscription's as /subscriptions shows it (joined by license ARN, or for workload records by account and product)."`
 	WorkloadID         string            `json:"workload_id,omitempty" doc:"MeterUsage and RegisterUsage records: the calling workload."`
 	Dimension          string            `json:"dimension"`
 	Timestamp          time.Time         `json:"timestamp" doc:"The usage's Timestamp (UTC, milliseconds)."`
@@ -84,8 +85,8 @@ type UsageSummaryLine struct {
 	Currency          string    `json:"currency,omitempty" enum:"USD" doc:"With estimated_charge: USD."`
 }
 
-// usageFilterParams are the filters every usage route takes.
-type usageFilterParams struct {
+// UsageFilterParams are the filters every usage route takes.
+type UsageFilterParams struct {
 	Product     string    `query:"product" doc:"ProductCode."`
 	Customer    string    `query:"customer" doc:"A 12-digit customer AWS account id, or else a CustomerIdentifier."`
 	LicenseArn  string    `query:"license_arn" doc:"The agreement's license ARN."`
@@ -102,7 +103,7 @@ var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // filter turns the parameters into a store filter; none reports a filter
 // that matches nothing (an agreement that does not exist).
-func (a *API) usageFilter(ctx context.Context, p usageFilterParams) (f mpmeter.UsageFilter, none bool, err error) {
+func (a *API) usageFilter(ctx context.Context, p UsageFilterParams) (f mpmeter.UsageFilter, none bool, err error) {
 	f = mpmeter.UsageFilter{ProductCode: p.Product, LicenseArn: p.LicenseArn, Dimension: p.Dimension,
 		From: p.From, To: p.Until, Status: p.Status, Kind: p.Operation}
 	if accountIDPattern.MatchString(p.Customer) {
@@ -143,8 +144,11 @@ func (a *API) usageErr(ctx context.Context, what string, err error) error {
 	return a.storeErr(ctx, what, err)
 }
 
-// agreements joins records to their agreement ids, remembering what it
-// looked up (bounded: forgotten past agreementMemo entries).
+// agreements joins records to their subscriptions, remembering what it
+// looked up (bounded: forgotten past agreementMemo entries). A record with
+// a license ARN (every SaaS record) joins by it; one without (MeterUsage,
+// RegisterUsage: AMI and container products, which have no concurrent
+// agreements) by its account's one subscription to the product.
 type agreements struct {
 	st   UsageStore
 	memo map[string]mpmeter.Subscription
@@ -156,16 +160,27 @@ func newAgreements(st UsageStore) *agreements {
 	return &agreements{st: st, memo: map[string]mpmeter.Subscription{}}
 }
 
-// of returns the subscription of the license ARN; a zero one when there is
-// none (every stored record has one, but the join must not fail a report).
-func (g *agreements) of(ctx context.Context, licenseArn string) (mpmeter.Subscription, error) {
-	if licenseArn == "" {
-		return mpmeter.Subscription{}, nil
+// of returns the record's subscription; a zero one when there is none (a
+// report must not fail for a missing join).
+func (g *agreements) of(ctx context.Context, r mpmeter.MeteringRecord) (mpmeter.Subscription, error) {
+	key := r.LicenseArn
+	if key == "" {
+		key = "\x00" + r.CustomerAccountID + "\x00" + r.ProductCode
 	}
-	if s, ok := g.memo[licenseArn]; ok {
+	if s, ok := g.memo[key]; ok {
 		return s, nil
 	}
-	s, err := g.st.Subscription(ctx, licenseArn)
+	var s mpmeter.Subscription
+	var err error
+	if r.LicenseArn != "" {
+		s, err = g.st.Subscription(ctx, r.LicenseArn)
+	} else {
+		var subs []mpmeter.Subscription
+		subs, err = g.st.SubscriptionsOf(ctx, r.CustomerAccountID, r.ProductCode)
+		if len(subs) == 1 {
+			s = subs[0]
+		}
+	}
 	if errors.Is(err, mpmeter.ErrNotFound) {
 		s, err = mpmeter.Subscription{}, nil
 	}
@@ -175,7 +190,7 @@ func (g *agreements) of(ctx context.Context, licenseArn string) (mpmeter.Subscri
 	if len(g.memo) >= agreementMemo {
 		clear(g.memo)
 	}
-	g.memo[licenseArn] = s
+	g.memo[key] = s
 	return s, nil
 }
 
@@ -196,14 +211,14 @@ func recordOut(r mpmeter.MeteringRecord, agreementID string) UsageRecord {
 
 // --- summaries ---
 
-// summaryParams are a summary's own parameters.
-type summaryParams struct {
+// SummaryParams are a summary's own parameters.
+type SummaryParams struct {
 	Period  string `query:"period" enum:"hour,day" default:"day" doc:"Sum per hour or per UTC day."`
 	GroupBy string `query:"group_by" doc:"Comma-separated, any of product, customer, dimension, tag:KEY (one tag key). Empty: one line per period." example:"product,customer,dimension"`
 }
 
 // summaryQuery turns the parameters into a store query.
-func summaryQuery(p summaryParams, f mpmeter.UsageFilter) (mpmeter.UsageSummaryQuery, error) {
+func summaryQuery(p SummaryParams, f mpmeter.UsageFilter) (mpmeter.UsageSummaryQuery, error) {
 	q := mpmeter.UsageSummaryQuery{Filter: f, Period: 24 * time.Hour}
 	if p.Period == "hour" {
 		q.Period = time.Hour
@@ -352,7 +367,7 @@ func decodeSummaryCursor(c string) (summaryKey, error) {
 // --- routes ---
 
 type usageListIn struct {
-	usageFilterParams
+	UsageFilterParams
 	Order  string `query:"order" enum:"oldest,newest" default:"oldest" doc:"By Timestamp (then MeteringRecordId): oldest or newest first."`
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"At most this many items (1-1000)."`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page, with the same filters and order; empty for the first."`
@@ -363,8 +378,8 @@ type usageRecordIn struct {
 }
 
 type usageSummaryIn struct {
-	usageFilterParams
-	summaryParams
+	UsageFilterParams
+	SummaryParams
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"At most this many lines (1-1000)."`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page, with the same parameters; empty for the first."`
 }
@@ -372,7 +387,7 @@ type usageSummaryIn struct {
 func (a *API) registerUsage(api huma.API) {
 	huma.Register(api, op("list-usage-records", http.MethodGet, "/usage/records", "List metering records, oldest (or newest) first", "usage"),
 		func(ctx context.Context, in *usageListIn) (*struct{ Body List[UsageRecord] }, error) {
-			f, none, err := a.usageFilter(ctx, in.usageFilterParams)
+			f, none, err := a.usageFilter(ctx, in.UsageFilterParams)
 			if err != nil {
 				return nil, err
 			}
@@ -388,7 +403,7 @@ func (a *API) registerUsage(api huma.API) {
 			}
 			ag := newAgreements(a.cfg.Store)
 			for _, r := range page.Records {
-				sub, err := ag.of(ctx, r.LicenseArn)
+				sub, err := ag.of(ctx, r)
 				if err != nil {
 					return nil, a.storeErr(ctx, "subscription", err)
 				}
@@ -403,7 +418,7 @@ func (a *API) registerUsage(api huma.API) {
 			if err != nil {
 				return nil, a.storeErr(ctx, "metering record "+in.ID, err)
 			}
-			sub, err := newAgreements(a.cfg.Store).of(ctx, r.LicenseArn)
+			sub, err := newAgreements(a.cfg.Store).of(ctx, r)
 			if err != nil {
 				return nil, a.storeErr(ctx, "subscription", err)
 			}
@@ -411,11 +426,11 @@ func (a *API) registerUsage(api huma.API) {
 		})
 	huma.Register(api, op("summarize-usage", http.MethodGet, "/usage/summaries", "Usage summed per hour or day by the database, grouped, with estimated charges", "usage"),
 		func(ctx context.Context, in *usageSummaryIn) (*struct{ Body List[UsageSummaryLine] }, error) {
-			f, none, err := a.usageFilter(ctx, in.usageFilterParams)
+			f, none, err := a.usageFilter(ctx, in.UsageFilterParams)
 			if err != nil {
 				return nil, err
 			}
-			q, err := summaryQuery(in.summaryParams, f)
+			q, err := summaryQuery(in.SummaryParams, f)
 			if err != nil {
 				return nil, err
 			}

@@ -36,8 +36,8 @@ import (
 const maxExports = 2
 
 type usageExportIn struct {
-	usageFilterParams
-	summaryParams
+	UsageFilterParams
+	SummaryParams
 	Kind   string `query:"kind" enum:"records,summaries,feed" default:"records" doc:"records: one row per record; summaries: as /usage/summaries (period, group_by); feed: AWS Marketplace's daily usage data feed layout, one row per UTC day, agreement, dimension and region."`
 	Format string `query:"format" enum:"csv,jsonl" default:"csv" doc:"CSV with a header row, or JSON lines (one object per line)."`
 	Order  string `query:"order" enum:"oldest,newest" default:"oldest" doc:"kind=records only."`
@@ -50,7 +50,7 @@ func (a *API) registerUsageExport(api huma.API) {
 		"text/csv": {}, "application/x-ndjson": {},
 	}}}
 	huma.Register(api, o, func(ctx context.Context, in *usageExportIn) (*huma.StreamResponse, error) {
-		f, none, err := a.usageFilter(ctx, in.usageFilterParams)
+		f, none, err := a.usageFilter(ctx, in.UsageFilterParams)
 		if err != nil {
 			return nil, err
 		}
@@ -59,7 +59,7 @@ func (a *API) registerUsageExport(api huma.API) {
 		var cells func(any) []string
 		switch in.Kind {
 		case "summaries":
-			q, err := summaryQuery(in.summaryParams, f)
+			q, err := summaryQuery(in.SummaryParams, f)
 			if err != nil {
 				return nil, err
 			}
@@ -221,7 +221,7 @@ func (a *API) recordRows(ctx context.Context, f mpmeter.UsageFilter, none bool) 
 				yield(nil, err)
 				return
 			}
-			sub, err := ag.of(ctx, r.LicenseArn)
+			sub, err := ag.of(ctx, r)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -451,7 +451,7 @@ func (a *API) feedRows(ctx context.Context, f mpmeter.UsageFilter, pr *pricing, 
 			k := feedKey{r.ProductCode, r.CustomerAccountID, r.LicenseArn, r.Dimension, region}
 			l, ok := day[k]
 			if !ok {
-				sub, err := ag.of(ctx, r.LicenseArn)
+				sub, err := ag.of(ctx, r)
 				if err != nil {
 					yield(nil, err)
 					return
