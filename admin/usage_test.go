@@ -37,10 +37,10 @@ const otherBuyer = "210987654321"
 // storage unpriced) for two buyers, and MeterUsage of the demo AMI.
 type usageWorld struct {
 	srv    *mpmetertest.Server
-	subA   subscription // BuyerAccount's rptprod1 agreement
-	subB   subscription // otherBuyer's
+	subA   subscription      // BuyerAccount's rptprod1 agreement
+	subB   subscription      // otherBuyer's
 	ids    map[string]string // name → MeteringRecordId
-	amiSub string           // the demo AMI subscription's agreement id
+	amiSub string            // the demo AMI subscription's agreement id
 }
 
 var (
@@ -163,7 +163,7 @@ func TestUsageRecords(t *testing.T) {
 		SellerAccountID: mpmetertest.SellerAccount, CustomerAccountID: mpmetertest.BuyerAccount, CustomerIdentifier: w.subA.CustomerIdentifier,
 		LicenseArn: w.subA.LicenseArn, AgreementID: w.subA.AgreementID, Dimension: "seats", Timestamp: day2.Add(10 * time.Minute), Quantity: 3,
 		Allocations: []admin.UsageAllocation{{Quantity: 2, Tags: []admin.UsageTag{{Key: "team", Value: "a"}}}, {Quantity: 1, Tags: []admin.UsageTag{{Key: "team", Value: "b"}}}},
-		CreatedAt: r.CreatedAt}
+		CreatedAt:   r.CreatedAt}
 	if !reflect.DeepEqual(r, want) {
 		t.Errorf("record\n%+v, want\n%+v", r, want)
 	}
@@ -204,7 +204,10 @@ func TestUsageRecords(t *testing.T) {
 		t.Errorf("newest first %v, want %v", got, newest)
 	}
 
-	for _, c := range []struct{ q string; want []string }{
+	for _, c := range []struct {
+		q    string
+		want []string
+	}{
 		{"product=rptprod1", w.names("a-seats-d1", "b-storage-d1", "a-seats-d2", "b-seats-d2", "a-gb-d2")},
 		{"product=" + mpmetertest.AMIProduct, w.names("ami")},
 		{"customer=" + otherBuyer, w.names("b-storage-d1", "b-seats-d2")},
@@ -531,8 +534,12 @@ func TestUsageExports(t *testing.T) {
 	}
 	// Lines of a day are ordered by product id (derived), then account,
 	// agreement, dimension, region.
-	slices.SortFunc(wantFeed, func(x, y fl) int { return strings.Compare(x.date+x.product+x.account+x.agreement+x.dim, y.date+y.product+y.account+y.agreement+y.dim) })
-	slices.SortFunc(got, func(x, y fl) int { return strings.Compare(x.date+x.product+x.account+x.agreement+x.dim, y.date+y.product+y.account+y.agreement+y.dim) })
+	slices.SortFunc(wantFeed, func(x, y fl) int {
+		return strings.Compare(x.date+x.product+x.account+x.agreement+x.dim, y.date+y.product+y.account+y.agreement+y.dim)
+	})
+	slices.SortFunc(got, func(x, y fl) int {
+		return strings.Compare(x.date+x.product+x.account+x.agreement+x.dim, y.date+y.product+y.account+y.agreement+y.dim)
+	})
 	if !reflect.DeepEqual(got, wantFeed) {
 		t.Errorf("feed\n%+v\nwant\n%+v", got, wantFeed)
 	}
