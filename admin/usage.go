@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -396,7 +397,7 @@ func (a *API) registerUsage(api huma.API) {
 				return out, nil
 			}
 			f.Newest = in.Order == "newest"
-			limit := cmpOr(in.Limit, defaultLimit)
+			limit := cmp.Or(in.Limit, defaultLimit)
 			page, err := a.cfg.Store.UsagePage(ctx, f, in.Cursor, limit)
 			if err != nil {
 				return nil, a.usageErr(ctx, "usage records", err)
@@ -449,7 +450,7 @@ func (a *API) registerUsage(api huma.API) {
 					q.Filter.From = start
 				}
 			}
-			limit := cmpOr(in.Limit, defaultLimit)
+			limit := cmp.Or(in.Limit, defaultLimit)
 			// The page is collected first and priced after the query is
 			// done, so pricing's product reads never wait on a second
 			// connection while the summary holds one.
@@ -478,11 +479,4 @@ func (a *API) registerUsage(api huma.API) {
 			return out, nil
 		})
 	a.registerUsageExport(api)
-}
-
-func cmpOr(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
