@@ -163,7 +163,7 @@ type Store interface {
 	// order, starting after cursor ("" for the first page; otherwise a Next
 	// of an earlier page with the same filter). The order is stable: pages
 	// neither repeat nor skip records that existed when the first was read.
-	// A malformed cursor is an error.
+	// A malformed cursor is an error wrapping ErrInvalidCursor.
 	UsagePage(ctx context.Context, f UsageFilter, cursor string, limit int) (UsagePage, error)
 	// EachUsage streams the records matching f in f's order, without
 	// holding them all in memory; iteration stops at the first error.

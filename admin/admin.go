@@ -58,6 +58,7 @@ type Store interface {
 	SigningKeys(ctx context.Context) ([]mpmeter.SigningKey, error)
 	PutEntitlements(ctx context.Context, licenseArn string, ents []mpmeter.Entitlement) error
 	AuditEvents(ctx context.Context, f mpmeter.AuditFilter) (mpmeter.AuditPage, error)
+	UsageStore // usage.go: records, summaries, exports
 }
 
 // SettableClock is a service clock the admin API can move (vclock.Clock).
@@ -227,6 +228,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer
+// (streamed exports flush through it).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if !s.wrote {

@@ -14,7 +14,7 @@ import (
 
 // Register adds this package's operations to api: the marketplace
 // (accounts, access keys, products, subscriptions, registration tokens),
-// the service clock, signing keys and the seed export.
+// the service clock, signing keys, the seed export and usage reports.
 func Register(api huma.API, a *API) {
 	a.registerAccounts(api)
 	a.registerAccessKeys(api)
@@ -24,6 +24,7 @@ func Register(api huma.API, a *API) {
 	a.registerSystem(api)
 	a.registerEntitlements(api)
 	a.registerAudit(api)
+	a.registerUsage(api)
 }
 
 // op is an operation's description; path is below Prefix.

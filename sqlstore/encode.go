@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -200,7 +199,9 @@ func encodeCursor(ts int64, key []byte) string {
 	return base64.RawURLEncoding.EncodeToString(append(b, key...))
 }
 
-var errBadCursor = errors.New("sqlstore: malformed usage cursor")
+// errBadCursor wraps mpmeter.ErrInvalidCursor, so callers (the admin API)
+// tell a client's bad cursor from a failing database.
+var errBadCursor = fmt.Errorf("sqlstore: malformed usage cursor: %w", mpmeter.ErrInvalidCursor)
 
 func decodeCursor(c string) (int64, []byte, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
