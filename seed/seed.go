@@ -771,7 +771,9 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 			FreeTrial:          s.FreeTrial,
 		}
 		if !sub.Active() {
-			sub.EndedAt = now // a stored end time is kept (Store.PutSubscription)
+			// A seeded cancellation is settled: its final metering hour is
+			// over. A stored end time is kept (Store.PutSubscription).
+			sub.EndedAt = now.Add(-mpmeter.FinalMeteringWindow)
 		}
 		if err := st.PutSubscription(ctx, sub); err != nil {
 			return fmt.Errorf("seed: subscription %s: %w", s.LicenseArn, err)
