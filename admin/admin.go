@@ -91,6 +91,12 @@ type Config struct {
 	TokenTTL time.Duration
 	// Routes register more areas' operations (audit, usage, ...).
 	Routes []func(api huma.API)
+	// Notifications, when set, makes subscription changes send what AWS
+	// sends (fulfillment POST, SNS, EventBridge) in the same transaction,
+	// and adds the notification routes (admin/notifications.go), which
+	// read NotificationStore.
+	Notifications     Notifications
+	NotificationStore NotificationStore
 	Logger *slog.Logger
 }
 

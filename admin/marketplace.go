@@ -22,6 +22,7 @@ func Register(api huma.API, a *API) {
 	a.registerSubscriptions(api)
 	a.registerTokens(api)
 	a.registerSystem(api)
+	a.registerNotifications(api)
 }
 
 // op is an operation's description; path is below Prefix.

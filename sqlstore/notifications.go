@@ -168,6 +168,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 	if s.d.name == DialectPostgres {
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
+	// A read first: most polls find nothing, and must not take the
+	// (SQLite: the one) writer for that.
+	var one int
+	switch err := s.rdb.QueryRowContext(ctx, s.d.rebind(`SELECT 1 FROM notification_deliveries
+		WHERE status = 'pending' AND next_attempt_at_ms <= ? AND (lease_until_ms IS NULL OR lease_until_ms <= ?) LIMIT 1`), ms(now), ms(now)).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, readErr(ctx, err, "due deliveries")
+	}
 	var ids []string
 	err := s.write(ctx, "ClaimDeliveries", func(w *txn) error {
 		ids = ids[:0]
