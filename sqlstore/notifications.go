@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mpmeter/mpmeter"
@@ -202,6 +203,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
+	slices.Sort(ids) // RETURNING's order is the database's; ids are time-ordered
 	out := make([]mpmeter.Delivery, 0, len(ids))
 	for _, id := range ids {
 		d, err := s.Delivery(ctx, id)
