@@ -152,7 +152,7 @@ func (s *sellerSite) detailTypes() []string {
 	return out
 }
 
-func newJourneyServer(t *testing.T, site *sellerSite) *mpmetertest.Server {
+func newJourneyServer(t *testing.T, site *sellerSite, edit ...func(*server.Config)) *mpmetertest.Server {
 	f := seed.Demo()
 	for i := range f.Products {
 		if f.Products[i].Code == mpmetertest.SaaSProduct {
@@ -168,6 +168,9 @@ func newJourneyServer(t *testing.T, site *sellerSite) *mpmetertest.Server {
 	srv := mpmetertest.New(t, mpmetertest.WithSeed(f), mpmetertest.WithConfig(func(c *server.Config) {
 		c.AdminToken = notifyAdminToken
 		c.Notify.Poll, c.Notify.RetryDelay, c.Notify.Timeout = 20*time.Millisecond, 50*time.Millisecond, 2*time.Second
+		for _, e := range edit {
+			e(c)
+		}
 	}))
 	// The seed's SNS subscriptions are confirmed by the endpoint.
 	waitFor(t, "the SNS subscriptions' confirmation", func() bool {
@@ -450,5 +453,32 @@ func TestDeliveryRetriesLogAndReplay(t *testing.T) {
 	waitFor(t, "the hanging unsubscribe-pending to arrive", func() bool { return len(site.actions()) == 2 })
 	if code := adminCall(t, srv, "POST", "/subscriptions/"+sub.AgreementID+"/reactivate", nil, nil); code != 200 {
 		t.Fatalf("reactivate while a delivery hangs: %d", code)
+	}
+}
+
+// SignatureVersion 2 (SHA256withRSA): the site verifies every message it
+// gets, the confirmation included.
+func TestSNSSignatureVersion2(t *testing.T) {
+	site := newSellerSite(t)
+	srv := newJourneyServer(t, site, func(c *server.Config) { c.Notify.SignatureVersion = "2" })
+	adminCall(t, srv, "POST", "/subscriptions", map[string]any{"account_id": "210987654321", "product_code": mpmetertest.SaaSProduct, "fulfillment": false}, nil)
+	waitFor(t, "subscribe-success", func() bool { return len(site.actions()) == 1 })
+	site.mu.Lock()
+	defer site.mu.Unlock()
+	if sv := site.messages[0]["SignatureVersion"]; sv != "2" {
+		t.Fatalf("SignatureVersion %q", sv)
+	}
+	// A changed message does not verify.
+	m := site.messages[0]
+	m["Message"] = strings.Replace(m["Message"], "subscribe-success", "unsubscribe-success", 1)
+	b, _ := json.Marshal(m)
+	resp, err := http.Get(m["SigningCertURL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if _, err := notify.VerifyMessage(b, cert); err == nil {
+		t.Fatal("a tampered message verified")
 	}
 }
