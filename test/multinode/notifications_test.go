@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,5 +127,63 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// The outbox survives kill -9: events written with a subscription while
+// their endpoint is down are delivered, once each, by the next process on
+// the same (SQLite) database.
+func TestNotificationsSurviveKill9(t *testing.T) {
+	// A port nobody listens on yet: the endpoint is down.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	db := filepath.Join(t.TempDir(), "mpmeter.db")
+	nd, err := startNode(t, db, "--admin-token", adminToken, "--notification-retry-delay", "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminCall(t, nd.URL, http.MethodPost, "/eventbridge-targets", map[string]any{"account_id": mpmetertest.SellerAccount, "endpoint": "http://" + addr + "/events"}, nil)
+	adminCall(t, nd.URL, http.MethodPost, "/accounts", map[string]any{"id": "210987654321"}, nil)
+	adminCall(t, nd.URL, http.MethodPost, "/subscriptions", map[string]any{"account_id": "210987654321", "product_code": mpmetertest.SaaSProduct}, nil)
+	if err := nd.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	nd.cmd.Wait()
+
+	var mu sync.Mutex
+	got := map[string]int{}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			ID         string `json:"id"`
+			DetailType string `json:"detail-type"`
+		}
+		json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		got[ev.DetailType]++
+		mu.Unlock()
+	})}
+	go ep.Serve(ln)
+	defer ep.Close()
+	if _, err := startNode(t, db, "--admin-token", adminToken, "--notification-retry-delay", "1s"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the events written before the kill", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 2
+	})
+	time.Sleep(time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if got["Purchase Agreement Created - Proposer"] != 1 || got["License Updated - Manufacturer"] != 1 {
+		t.Fatalf("delivered %v, want each event once", got)
 	}
 }
