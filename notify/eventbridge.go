@@ -186,6 +186,16 @@ func FormFields(token string, freeTrial bool) url.Values {
 	return v
 }
 
+// formBody is the form as a browser encodes it: fields in the form's order
+// (the token first).
+func formBody(token string, freeTrial bool) string {
+	b := "x-amzn-marketplace-token=" + url.QueryEscape(token)
+	if freeTrial {
+		b += "&x-amzn-marketplace-offer-type=free-trial"
+	}
+	return b
+}
+
 // fulfillment adds the browser's form POST of token to the product's
 // fulfillment URL. A browser posts once: one attempt, except when no
 // answer came at all (then the buyer would press reload).
@@ -195,7 +205,7 @@ func (n *Notifier) fulfillment(out *mpmeter.Outbox, p mpmeter.Product, sub mpmet
 	d := mpmeter.Delivery{ID: newID("dlv-"), EventID: ev.ID, Channel: mpmeter.ChannelFulfillment, Destination: p.Code, Endpoint: p.FulfillmentURL,
 		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded",
 			"User-Agent": "Mozilla/5.0 (compatible; mpmeter buyer browser)", "Origin": "https://aws.amazon.com", "Referer": "https://aws.amazon.com/marketplace/"},
-		Body: []byte(FormFields(token, sub.FreeTrial).Encode()), MaxAttempts: 3, NextAttemptAt: n.cfg.WallClock(), CreatedAt: now}
+		Body: []byte(formBody(token, sub.FreeTrial)), MaxAttempts: 3, NextAttemptAt: n.cfg.WallClock(), CreatedAt: now}
 	out.Events = append(out.Events, ev)
 	out.Deliveries = append(out.Deliveries, d)
 	return d.ID

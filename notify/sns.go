@@ -90,8 +90,21 @@ func messageFor(p mpmeter.Product, sub mpmeter.Subscription, action string) stri
 		m.OfferIdentifier = sub.OfferID
 		m.FreeTrial = fmt.Sprint(sub.FreeTrial) // the string "true" or "false", as AWS sends it
 	}
-	b, _ := json.Marshal(m)
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(m)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// jsonString is s as a JSON string the way SNS writes it: &, < and > as
+// they are (encoding/json would write \u0026).
+func jsonString(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // envelope is an SNS HTTP message body's members.
@@ -147,8 +160,7 @@ func (e envelope) render() []byte {
 	var b strings.Builder
 	b.WriteString("{\n")
 	for i, m := range members {
-		v, _ := json.Marshal(m.v)
-		fmt.Fprintf(&b, "  %q : %s", m.k, v)
+		fmt.Fprintf(&b, "  %q : %s", m.k, jsonString(m.v))
 		if i < len(members)-1 {
 			b.WriteString(",")
 		}
