@@ -97,7 +97,7 @@ type Config struct {
 	// read NotificationStore.
 	Notifications     Notifications
 	NotificationStore NotificationStore
-	Logger *slog.Logger
+	Logger            *slog.Logger
 }
 
 // API is the admin API's HTTP handler.

@@ -147,8 +147,8 @@ func (n *Notifier) eventDeliveries(ctx context.Context, out *mpmeter.Outbox, ev 
 	for _, t := range targets {
 		out.Deliveries = append(out.Deliveries, mpmeter.Delivery{ID: newID("dlv-"), EventID: ev.ID, Channel: mpmeter.ChannelEventBridge,
 			Destination: t.ID, Endpoint: t.Endpoint,
-			Headers:     map[string]string{"Content-Type": "application/json; charset=utf-8", "User-Agent": "Amazon/EventBridge/ApiDestinations"},
-			Body:        body, MaxAttempts: n.cfg.MaxAttempts, NextAttemptAt: n.cfg.WallClock(), CreatedAt: now})
+			Headers: map[string]string{"Content-Type": "application/json; charset=utf-8", "User-Agent": "Amazon/EventBridge/ApiDestinations"},
+			Body:    body, MaxAttempts: n.cfg.MaxAttempts, NextAttemptAt: n.cfg.WallClock(), CreatedAt: now})
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func jsonString(s string) string {
 // envelope is an SNS HTTP message body's members.
 type envelope struct {
 	Type, MessageID, Token, TopicARN, Subject, Message, SubscribeURL, Timestamp string
-	SignatureVersion, Signature, SigningCertURL, UnsubscribeURL                string
+	SignatureVersion, Signature, SigningCertURL, UnsubscribeURL                 string
 }
 
 // StringToSign is SNS's: "Name\nValue\n" for each signed member present, in
@@ -487,4 +487,3 @@ func VerifyMessage(body []byte, certPEM []byte) (map[string]string, error) {
 	}
 	return m, err
 }
-

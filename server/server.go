@@ -19,8 +19,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mpmeter/mpmeter"
-	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/admin"
+	"github.com/mpmeter/mpmeter/audit"
 	"github.com/mpmeter/mpmeter/awsjson"
 	"github.com/mpmeter/mpmeter/internal/buildinfo"
 	"github.com/mpmeter/mpmeter/keys"
@@ -279,14 +279,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Admin, err = admin.New(admin.Config{
 		Notifications:     adminCfg.Notifications,
 		NotificationStore: adminCfg.NotificationStore,
-		Token:           cfg.AdminToken,
-		Store:           st,
-		Clock:           cfg.Clock,
-		Keys:            s.Keys,
-		RevocationDelay: revocationDelay(cfg.Store, cfg.CacheTTL),
-		TokenTTL:        cfg.TokenTTL,
-		Routes:          cfg.AdminRoutes,
-		Logger:          cfg.Logger,
+		Token:             cfg.AdminToken,
+		Store:             st,
+		Clock:             cfg.Clock,
+		Keys:              s.Keys,
+		RevocationDelay:   revocationDelay(cfg.Store, cfg.CacheTTL),
+		TokenTTL:          cfg.TokenTTL,
+		Routes:            cfg.AdminRoutes,
+		Logger:            cfg.Logger,
 	})
 	if err != nil {
 		return fail(err)

@@ -389,29 +389,27 @@ func (w *txn) putSubscription(sub mpmeter.Subscription) error {
 	if !sub.EndedAt.IsZero() {
 		ended = ms(sub.EndedAt)
 	}
-	{
-		return w.putVersioned(sub.Version, versionedPut{
-			table: "subscriptions", key: "license_arn", keyValue: sub.LicenseArn,
-			insert: `INSERT INTO subscriptions (license_arn, account_id, product_code, customer_identifier, status, created_at_ms,
-				agreement_id, offer_id, free_trial, ended_at_ms)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			insertArgs: []any{sub.LicenseArn, sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, ms(sub.CreatedAt),
-				agreement, nullable(sub.OfferID), freeTrial, ended},
-			set: `account_id = ?, product_code = ?, customer_identifier = ?, status = ?, offer_id = ?, free_trial = ?,
-				ended_at_ms = ?`,
-			setArgs: []any{sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, nullable(sub.OfferID), freeTrial, ended},
-			upsertSet: `account_id = excluded.account_id,
-				product_code = excluded.product_code,
-				customer_identifier = excluded.customer_identifier,
-				status = excluded.status,
-				agreement_id = COALESCE(subscriptions.agreement_id, excluded.agreement_id),
-				offer_id = excluded.offer_id,
-				free_trial = excluded.free_trial,
-				ended_at_ms = CASE WHEN excluded.status = 'active' THEN NULL
-					ELSE COALESCE(subscriptions.ended_at_ms, excluded.ended_at_ms) END`,
-			changed: distinct("subscriptions", "account_id", "product_code", "customer_identifier", "status", "offer_id", "free_trial"),
-		})
-	}
+	return w.putVersioned(sub.Version, versionedPut{
+		table: "subscriptions", key: "license_arn", keyValue: sub.LicenseArn,
+		insert: `INSERT INTO subscriptions (license_arn, account_id, product_code, customer_identifier, status, created_at_ms,
+			agreement_id, offer_id, free_trial, ended_at_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		insertArgs: []any{sub.LicenseArn, sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, ms(sub.CreatedAt),
+			agreement, nullable(sub.OfferID), freeTrial, ended},
+		set: `account_id = ?, product_code = ?, customer_identifier = ?, status = ?, offer_id = ?, free_trial = ?,
+			ended_at_ms = ?`,
+		setArgs: []any{sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, nullable(sub.OfferID), freeTrial, ended},
+		upsertSet: `account_id = excluded.account_id,
+			product_code = excluded.product_code,
+			customer_identifier = excluded.customer_identifier,
+			status = excluded.status,
+			agreement_id = COALESCE(subscriptions.agreement_id, excluded.agreement_id),
+			offer_id = excluded.offer_id,
+			free_trial = excluded.free_trial,
+			ended_at_ms = CASE WHEN excluded.status = 'active' THEN NULL
+				ELSE COALESCE(subscriptions.ended_at_ms, excluded.ended_at_ms) END`,
+		changed: distinct("subscriptions", "account_id", "product_code", "customer_identifier", "status", "offer_id", "free_trial"),
+	})
 }
 
 // PutRegistrationToken creates or updates a registration token by value.
@@ -422,19 +420,17 @@ func (s *Store) PutRegistrationToken(ctx context.Context, t mpmeter.Registration
 
 // putRegistrationToken is PutRegistrationToken's write, in w.
 func (w *txn) putRegistrationToken(t mpmeter.RegistrationToken) error {
-	{
-		_, err := w.exec(`INSERT INTO registration_tokens (token, account_id, product_code, license_arn, created_at_ms, expires_at_ms, id)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (token) DO UPDATE SET
-				account_id = excluded.account_id,
-				product_code = excluded.product_code,
-				license_arn = excluded.license_arn,
-				created_at_ms = excluded.created_at_ms,
-				expires_at_ms = excluded.expires_at_ms,
-				id = excluded.id`,
-			t.Token, t.AccountID, t.ProductCode, t.LicenseArn, ms(t.CreatedAt), ms(t.ExpiresAt), mpmeter.RegistrationTokenID(t.Token))
-		return err
-	}
+	_, err := w.exec(`INSERT INTO registration_tokens (token, account_id, product_code, license_arn, created_at_ms, expires_at_ms, id)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (token) DO UPDATE SET
+			account_id = excluded.account_id,
+			product_code = excluded.product_code,
+			license_arn = excluded.license_arn,
+			created_at_ms = excluded.created_at_ms,
+			expires_at_ms = excluded.expires_at_ms,
+			id = excluded.id`,
+		t.Token, t.AccountID, t.ProductCode, t.LicenseArn, ms(t.CreatedAt), ms(t.ExpiresAt), mpmeter.RegistrationTokenID(t.Token))
+	return err
 }
 
 // versionedPut is one row's three ways of being put (see putVersioned).

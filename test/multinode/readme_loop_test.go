@@ -112,7 +112,11 @@ sns_subscriptions:
 		t.Fatal(err)
 	}
 	customer := awsv2.ToString(res.CustomerIdentifier)
-	waitUntil(t, "subscribe-success", func() bool { mu.Lock(); defer mu.Unlock(); return len(actions) == 1 && actions[0] == "subscribe-success" })
+	waitUntil(t, "subscribe-success", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(actions) == 1 && actions[0] == "subscribe-success"
+	})
 
 	now := func() (out struct {
 		Now string `json:"now"`
@@ -137,13 +141,21 @@ sns_subscriptions:
 		t.Fatalf("meter: %s", st)
 	}
 	adminCall(t, nd.URL, http.MethodPost, "/subscriptions/"+url.PathEscape(sub.AgreementID)+"/cancel", nil, nil)
-	waitUntil(t, "unsubscribe-pending", func() bool { mu.Lock(); defer mu.Unlock(); return len(actions) == 2 && actions[1] == "unsubscribe-pending" })
+	waitUntil(t, "unsubscribe-pending", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(actions) == 2 && actions[1] == "unsubscribe-pending"
+	})
 	adminCall(t, nd.URL, http.MethodPost, "/clock/advance", map[string]any{"by": "30m"}, nil)
 	if st := meter("users"); st != mmtypes.UsageRecordResultStatusSuccess {
 		t.Fatalf("meter in the final hour: %s", st)
 	}
 	adminCall(t, nd.URL, http.MethodPost, "/clock/advance", map[string]any{"by": "31m"}, nil)
-	waitUntil(t, "unsubscribe-success", func() bool { mu.Lock(); defer mu.Unlock(); return len(actions) == 3 && actions[2] == "unsubscribe-success" })
+	waitUntil(t, "unsubscribe-success", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(actions) == 3 && actions[2] == "unsubscribe-success"
+	})
 	if st := meter("users"); st != mmtypes.UsageRecordResultStatusCustomerNotSubscribed {
 		t.Fatalf("meter after unsubscribe-success: %s", st)
 	}
