@@ -98,6 +98,10 @@ type Product struct {
 	// entry. (A map beside the names, rather than a slice of structs, so the
 	// many readers of Dimensions stay as they are.)
 	DimensionDetails map[string]DimensionDetails
+	// FulfillmentURL is the seller's registration page (SaaS): where the
+	// buyer's browser POSTs the registration token after subscribing;
+	// empty when the product has none.
+	FulfillmentURL string
 	// Version is the stored row's version (see Versioned writes in Store).
 	Version int64
 }

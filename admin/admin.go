@@ -98,7 +98,13 @@ type Config struct {
 	EntitlementNotifier EntitlementNotifier
 	// Routes register more areas' operations (audit, usage, ...).
 	Routes []func(api huma.API)
-	Logger *slog.Logger
+	// Notifications, when set, makes subscription changes send what AWS
+	// sends (fulfillment POST, SNS, EventBridge) in the same transaction,
+	// and adds the notification routes (admin/notifications.go), which
+	// read NotificationStore.
+	Notifications     Notifications
+	NotificationStore NotificationStore
+	Logger            *slog.Logger
 }
 
 // API is the admin API's HTTP handler.

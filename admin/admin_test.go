@@ -223,8 +223,10 @@ func TestCreateSubscribeIssueResolve(t *testing.T) {
 	if cancelled.Status != "cancelled" || cancelled.EndTime == nil || cancelled.Version != sub.Version+1 {
 		t.Errorf("cancelled %+v", cancelled)
 	}
+	// (once the final metering hour is over).
+	srv.Clock.Advance(time.Hour) // mpmeter.FinalMeteringWindow
 	bout, err = client.BatchMeterUsage(t.Context(), &marketplacemetering.BatchMeterUsageInput{ProductCode: aws.String("newprod1"),
-		UsageRecords: []mmtypes.UsageRecord{{CustomerIdentifier: aws.String(sub.CustomerIdentifier), Dimension: aws.String("seats"), Quantity: aws.Int32(1), Timestamp: aws.Time(time.Now())}}})
+		UsageRecords: []mmtypes.UsageRecord{{CustomerIdentifier: aws.String(sub.CustomerIdentifier), Dimension: aws.String("seats"), Quantity: aws.Int32(1), Timestamp: aws.Time(srv.Clock.Now())}}})
 	if err != nil || len(bout.Results) != 1 || bout.Results[0].Status != mmtypes.UsageRecordResultStatusCustomerNotSubscribed {
 		t.Errorf("after cancel, BatchMeterUsage = %+v, %v; want CustomerNotSubscribed", bout, err)
 	}

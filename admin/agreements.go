@@ -11,6 +11,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/notify"
 	"github.com/mpmeter/mpmeter/seed"
 )
 
@@ -31,11 +32,12 @@ type Product struct {
 	Type                 string      `json:"type" enum:"saas,ami,container"`
 	Dimensions           []Dimension `json:"dimensions"`
 	ConcurrentAgreements bool        `json:"concurrent_agreements" doc:"SaaS: a buyer may hold several agreements at once; usage names them by account and license ARN."`
+	FulfillmentURL       string      `json:"fulfillment_url,omitempty" doc:"SaaS: the seller's registration page, where a new subscription's registration token is POSTed."`
 	Version              int64       `json:"version"`
 }
 
 func productOut(p mpmeter.Product) Product {
-	out := Product{Code: p.Code, SellerAccountID: p.SellerAccountID, Type: p.Type, ConcurrentAgreements: p.ConcurrentAgreements, Version: p.Version, Dimensions: []Dimension{}}
+	out := Product{Code: p.Code, SellerAccountID: p.SellerAccountID, Type: p.Type, ConcurrentAgreements: p.ConcurrentAgreements, FulfillmentURL: p.FulfillmentURL, Version: p.Version, Dimensions: []Dimension{}}
 	for _, d := range p.DimensionList() {
 		out.Dimensions = append(out.Dimensions, Dimension{Name: d.Name, Description: d.Description, Unit: d.Unit, PricePerUnit: d.PricePerUnit})
 	}
@@ -70,6 +72,7 @@ type productIn struct {
 		Type                 string      `json:"type" enum:"saas,ami,container"`
 		Dimensions           []Dimension `json:"dimensions" minItems:"1"`
 		ConcurrentAgreements bool        `json:"concurrent_agreements,omitempty"`
+		FulfillmentURL       string      `json:"fulfillment_url,omitempty"`
 	}
 }
 
@@ -82,6 +85,8 @@ type productUpdate struct {
 	Body struct {
 		Dimensions []Dimension `json:"dimensions" minItems:"1" doc:"The new dimensions, replacing the old (usage already stored stays as it is)."`
 		Version    int64       `json:"version" minimum:"1"`
+		// FulfillmentURL replaces the fulfillment URL when present ("" removes it).
+		FulfillmentURL *string `json:"fulfillment_url,omitempty" doc:"Replaces the fulfillment URL when given; an empty string removes it."`
 	}
 }
 
@@ -92,7 +97,7 @@ func (a *API) registerProducts(api huma.API) {
 		func(ctx context.Context, in *productIn) (*productOutput, error) {
 			b := in.Body
 			names, details, sp := dims(b.Dimensions)
-			sp.Code, sp.Seller, sp.Type, sp.ConcurrentAgreements = b.Code, b.SellerAccountID, b.Type, b.ConcurrentAgreements
+			sp.Code, sp.Seller, sp.Type, sp.ConcurrentAgreements, sp.FulfillmentURL = b.Code, b.SellerAccountID, b.Type, b.ConcurrentAgreements, b.FulfillmentURL
 			if err := invalidAll("product", append(seed.CheckProductCode(b.Code), seed.CheckProduct(sp)...)); err != nil {
 				return nil, err
 			}
@@ -101,7 +106,7 @@ func (a *API) registerProducts(api huma.API) {
 			}
 			what := "product " + b.Code
 			p := mpmeter.Product{Code: b.Code, SellerAccountID: b.SellerAccountID, Type: b.Type, Dimensions: names, DimensionDetails: details,
-				ConcurrentAgreements: b.ConcurrentAgreements, Version: mpmeter.CreateOnly}
+				ConcurrentAgreements: b.ConcurrentAgreements, FulfillmentURL: b.FulfillmentURL, Version: mpmeter.CreateOnly}
 			if err := a.storeErr(ctx, what, a.cfg.Store.PutProduct(ctx, p)); err != nil {
 				return nil, err
 			}
@@ -138,7 +143,10 @@ func (a *API) registerProducts(api huma.API) {
 				return nil, a.storeErr(ctx, what, err)
 			}
 			names, details, sp := dims(in.Body.Dimensions)
-			sp.Code, sp.Seller, sp.Type, sp.ConcurrentAgreements = cur.Code, cur.SellerAccountID, cur.Type, cur.ConcurrentAgreements
+			sp.Code, sp.Seller, sp.Type, sp.ConcurrentAgreements, sp.FulfillmentURL = cur.Code, cur.SellerAccountID, cur.Type, cur.ConcurrentAgreements, cur.FulfillmentURL
+			if in.Body.FulfillmentURL != nil {
+				sp.FulfillmentURL, cur.FulfillmentURL = *in.Body.FulfillmentURL, *in.Body.FulfillmentURL
+			}
 			if err := invalidAll("product", seed.CheckProduct(sp)); err != nil {
 				return nil, err
 			}
@@ -166,6 +174,8 @@ type Subscription struct {
 	StartTime          time.Time  `json:"start_time" doc:"When the agreement began (service clock)."`
 	EndTime            *time.Time `json:"end_time,omitempty" doc:"When it was cancelled or expired; absent while active."`
 	Version            int64      `json:"version"`
+	// Fulfillment is set in a create's answer when the token was POSTed.
+	Fulfillment *Fulfillment `json:"fulfillment,omitempty" doc:"In a create's answer: the fulfillment POST made in the buyer's browser's place."`
 }
 
 func subscriptionOut(s mpmeter.Subscription) Subscription {
@@ -186,6 +196,8 @@ type subscriptionIn struct {
 		LicenseArn         string `json:"license_arn,omitempty" doc:"Derived from account and product when absent (random for concurrent-agreements products, one per agreement)."`
 		OfferID            string `json:"offer_id,omitempty"`
 		FreeTrial          bool   `json:"free_trial,omitempty"`
+		Fulfillment        *bool  `json:"fulfillment,omitempty" doc:"Do what the buyer's browser does: issue a registration token and POST it to the product's fulfillment URL (default true when the product has one)."`
+		Simulate           string `json:"simulate,omitempty" enum:"payment-failure" doc:"payment-failure: the payment fails; subscribe-fail is sent and the subscription is stored expired."`
 	}
 }
 
@@ -225,11 +237,28 @@ func (a *API) registerSubscriptions(api huma.API) {
 				return nil, err
 			}
 			what := "subscription of " + sub.AccountID + " to " + sub.ProductCode
-			if err := a.storeErr(ctx, what, a.cfg.Store.PutSubscription(ctx, sub)); err != nil {
+			var fulfillment *Fulfillment
+			if a.cfg.Notifications != nil {
+				opts := notify.SubscribeOptions{Fulfillment: in.Body.Fulfillment == nil || *in.Body.Fulfillment,
+					PaymentFailure: in.Body.Simulate == "payment-failure", TokenTTL: a.cfg.TokenTTL}
+				res, err := a.cfg.Notifications.Subscribe(ctx, sub, opts)
+				if err := a.storeErr(ctx, what, err); err != nil {
+					return nil, err
+				}
+				if res.Token != nil {
+					p, _ := a.cfg.Store.Product(ctx, sub.ProductCode)
+					fulfillment = &Fulfillment{URL: p.FulfillmentURL, DeliveryID: res.FulfillmentDelivery, TokenID: res.Token.ID,
+						Token: res.Token.Token, ExpiresAt: res.Token.ExpiresAt.UTC()}
+				}
+			} else if in.Body.Simulate != "" {
+				return nil, invalid("simulate needs the server's notifications")
+			} else if err := a.storeErr(ctx, what, a.cfg.Store.PutSubscription(ctx, sub)); err != nil {
 				return nil, err
 			}
 			got, err := a.cfg.Store.SubscriptionByAgreement(ctx, sub.AgreementID)
-			return &subscriptionOutput{subscriptionOut(got)}, a.storeErr(ctx, what, err)
+			out := subscriptionOut(got)
+			out.Fulfillment = fulfillment
+			return &subscriptionOutput{out}, a.storeErr(ctx, what, err)
 		})
 	huma.Register(api, op("get-subscription", http.MethodGet, "/subscriptions/{agreement_id}", "Get a subscription by agreement id", "subscriptions"),
 		func(ctx context.Context, in *agreementPath) (*subscriptionOutput, error) {
@@ -277,13 +306,14 @@ func (a *API) registerSubscriptions(api huma.API) {
 						if !ok {
 							return conflict("%s: the subscription is %s and cannot %s", what, s.Status, name)
 						}
+						old := s
 						s.Status = tr.to
 						if tr.to == mpmeter.SubscriptionActive {
 							s.EndedAt = time.Time{}
 						} else if s.EndedAt.IsZero() {
 							s.EndedAt = a.now()
 						}
-						return a.cfg.Store.PutSubscription(ctx, s)
+						return a.putSubscription(ctx, old, s)
 					})
 				return &subscriptionOutput{subscriptionOut(s)}, err
 			})

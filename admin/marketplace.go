@@ -25,6 +25,7 @@ func Register(api huma.API, a *API) {
 	a.registerEntitlements(api)
 	a.registerAudit(api)
 	a.registerUsage(api)
+	a.registerNotifications(api)
 }
 
 // op is an operation's description; path is below Prefix.

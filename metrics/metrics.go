@@ -30,6 +30,10 @@ type Metrics struct {
 	auditStore   prometheus.Histogram
 	purged       *prometheus.CounterVec
 	faults       *prometheus.CounterVec
+
+	notifyAttempts *prometheus.CounterVec
+	notifySeconds  *prometheus.HistogramVec
+	notifyEvents   prometheus.Counter
 }
 
 // New returns metrics registered in a fresh registry, with Go runtime and
@@ -98,6 +102,20 @@ func New() *Metrics {
 		m.auditDropped.WithLabelValues(reason)
 	}
 	m.registry.MustRegister(m.auditWritten, m.auditDropped, m.auditPurged, m.auditFlush, m.auditStore)
+	m.notifyAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mpmeter_notifications_attempts_total",
+		Help: "Notification POSTs by channel (sns, eventbridge, fulfillment) and outcome: delivered, retry (failed, will be sent again), failed (given up).",
+	}, []string{"channel", "outcome"})
+	m.notifySeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "mpmeter_notifications_delivery_seconds",
+		Help:    "Latency of one notification POST by channel, until the endpoint answered or the timeout.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 15},
+	}, []string{"channel"})
+	m.notifyEvents = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mpmeter_notifications_events_total",
+		Help: "Notification events written to the outbox (each with one delivery per destination).",
+	})
+	m.registry.MustRegister(m.notifyAttempts, m.notifySeconds, m.notifyEvents)
 	m.registry.MustRegister(m.requests, m.latency, m.records, m.commitBatch, m.commitTime, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -164,3 +182,12 @@ func (m *Metrics) ObservePurged(what string, n int) {
 func (m *Metrics) FaultInjected(kind mpmeter.FaultKind, operation string) {
 	m.faults.WithLabelValues(string(kind), operation).Inc()
 }
+
+// ObserveNotificationAttempt counts one notification POST (notify.Metrics).
+func (m *Metrics) ObserveNotificationAttempt(channel, outcome string, d time.Duration) {
+	m.notifyAttempts.WithLabelValues(channel, outcome).Inc()
+	m.notifySeconds.WithLabelValues(channel).Observe(d.Seconds())
+}
+
+// ObserveNotificationEvents counts events written to the outbox.
+func (m *Metrics) ObserveNotificationEvents(n int) { m.notifyEvents.Add(float64(n)) }

@@ -17,6 +17,8 @@ package mpmetertest
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -179,16 +181,24 @@ func New(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("mpmetertest: opening the store: %v", err)
 	}
-	cfg := server.Config{Store: st, Metrics: m, Seed: o.seed, Clock: clock, Logger: logger}
+	// Listening first: the server's notifications carry its URL.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		st.Close()
+		t.Fatalf("mpmetertest: listening: %v", err)
+	}
+	cfg := server.Config{Store: st, Metrics: m, Seed: o.seed, Clock: clock, Logger: logger, PublicURL: "http://" + ln.Addr().String()}
 	if o.config != nil {
 		o.config(&cfg)
 	}
 	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
+		ln.Close()
 		st.Close()
 		t.Fatalf("mpmetertest: starting server: %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler)
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler}}
+	hs.Start()
 	t.Cleanup(func() {
 		hs.Close()
 		// The audit events still queued are written before the store

@@ -8,7 +8,7 @@ import (
 
 // productFields are a product's keys in the file; a custom UnmarshalYAML
 // decodes without the decoder's KnownFields, so it checks them itself.
-var productFields = map[string]bool{"code": true, "seller": true, "type": true, "dimensions": true, "concurrent_agreements": true}
+var productFields = map[string]bool{"code": true, "seller": true, "type": true, "dimensions": true, "concurrent_agreements": true, "fulfillment_url": true}
 
 var dimensionFields = map[string]bool{"name": true, "description": true, "unit": true, "price": true}
 
@@ -19,6 +19,7 @@ type productYAML struct {
 	Type                 string          `yaml:"type"`
 	Dimensions           []dimensionYAML `yaml:"dimensions,flow"`
 	ConcurrentAgreements bool            `yaml:"concurrent_agreements,omitempty"`
+	FulfillmentURL       string          `yaml:"fulfillment_url,omitempty"`
 }
 
 // dimensionYAML is one dimension: its name alone, or a mapping.
@@ -37,7 +38,7 @@ func (p *Product) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&py); err != nil {
 		return err
 	}
-	*p = Product{Code: py.Code, Seller: py.Seller, Type: py.Type, ConcurrentAgreements: py.ConcurrentAgreements}
+	*p = Product{Code: py.Code, Seller: py.Seller, Type: py.Type, ConcurrentAgreements: py.ConcurrentAgreements, FulfillmentURL: py.FulfillmentURL}
 	for _, d := range py.Dimensions {
 		p.Dimensions = append(p.Dimensions, d.Name)
 		if d.DimensionDetails != (DimensionDetails{}) {
@@ -53,7 +54,7 @@ func (p *Product) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes a product with each dimension as its name when it has
 // no details (the short form), as a mapping otherwise.
 func (p Product) MarshalYAML() (any, error) {
-	py := productYAML{Code: p.Code, Seller: p.Seller, Type: p.Type, ConcurrentAgreements: p.ConcurrentAgreements}
+	py := productYAML{Code: p.Code, Seller: p.Seller, Type: p.Type, ConcurrentAgreements: p.ConcurrentAgreements, FulfillmentURL: p.FulfillmentURL}
 	for _, name := range p.Dimensions {
 		py.Dimensions = append(py.Dimensions, dimensionYAML{Name: name, DimensionDetails: p.DimensionDetails[name]})
 	}

@@ -55,7 +55,7 @@ func Export(ctx context.Context, src Source) (*File, error) {
 	}
 	for _, p := range products {
 		ep := Product{Code: p.Code, Seller: p.SellerAccountID, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...),
-			ConcurrentAgreements: p.ConcurrentAgreements}
+			ConcurrentAgreements: p.ConcurrentAgreements, FulfillmentURL: p.FulfillmentURL}
 		for name, d := range p.DimensionDetails {
 			if ep.DimensionDetails == nil {
 				ep.DimensionDetails = map[string]DimensionDetails{}

@@ -68,6 +68,27 @@ type File struct {
 	RegistrationTokens []RegistrationToken `yaml:"registration_tokens,omitempty"`
 	// Faults are fault rules (faults.go, docs/retries.md).
 	Faults []Fault `yaml:"faults,omitempty"`
+	// SNSSubscriptions and EventBridgeTargets are where notifications go
+	// (package notify applies them: server.New, after Apply).
+	SNSSubscriptions   []SNSSubscription   `yaml:"sns_subscriptions,omitempty"`
+	EventBridgeTargets []EventBridgeTarget `yaml:"eventbridge_targets,omitempty"`
+}
+
+// SNSSubscription subscribes an HTTP(S) endpoint to one of a product's
+// SNS topics; it delivers once its SubscriptionConfirmation's SubscribeURL
+// was visited.
+type SNSSubscription struct {
+	Product  string `yaml:"product"`
+	Topic    string `yaml:"topic"`    // subscription or entitlement
+	Protocol string `yaml:"protocol"` // http or https
+	Endpoint string `yaml:"endpoint"`
+}
+
+// EventBridgeTarget receives a seller account's aws.agreement-marketplace
+// events as HTTP POSTs.
+type EventBridgeTarget struct {
+	Account  string `yaml:"account"`
+	Endpoint string `yaml:"endpoint"`
 }
 
 // Account is an AWS account and the access keys it signs requests with.
@@ -132,6 +153,9 @@ type Product struct {
 	// for the product at once; its subscriptions have no customer
 	// identifier and are metered by account id and license ARN.
 	ConcurrentAgreements bool `yaml:"concurrent_agreements,omitempty"`
+	// FulfillmentURL (SaaS) is the seller's registration page, where a new
+	// subscription's token is POSTed.
+	FulfillmentURL string `yaml:"fulfillment_url,omitempty"`
 }
 
 // DimensionDetails is what a listing says about a dimension beyond its
@@ -417,6 +441,22 @@ func (f *File) resolve() (*File, error) {
 	faultIDs := map[string]string{}
 	for i, ft := range f.Faults {
 		r.Faults = append(r.Faults, rv.fault(i, ft, faultIDs))
+	}
+	for i, ss := range f.SNSSubscriptions {
+		item := itemName("sns_subscriptions", i, ss.Endpoint)
+		if rv.products[ss.Product] == "" {
+			rv.errs.add(item, "product %q is not a product in the seed", ss.Product)
+		}
+		rv.errs.addAll(item, CheckSNSSubscription(ss.Topic, ss.Protocol, ss.Endpoint))
+		r.SNSSubscriptions = append(r.SNSSubscriptions, ss)
+	}
+	for i, t := range f.EventBridgeTargets {
+		item := itemName("eventbridge_targets", i, t.Endpoint)
+		if rv.accounts[t.Account] == "" {
+			rv.errs.add(item, "account %q is not an account in the seed", t.Account)
+		}
+		rv.errs.addAll(item, CheckEndpointURL(t.Endpoint))
+		r.EventBridgeTargets = append(r.EventBridgeTargets, t)
 	}
 	if len(rv.errs) > 0 {
 		return nil, errors.Join(rv.errs...)
@@ -749,7 +789,7 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 	sum.AccessKeys = len(keys)
 	err = forEach(ctx, workers, len(r.Products), func(ctx context.Context, i int) error {
 		p := r.Products[i]
-		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements}
+		prod := mpmeter.Product{Code: p.Code, SellerAccountID: p.Seller, Type: p.Type, Dimensions: append([]string(nil), p.Dimensions...), ConcurrentAgreements: p.ConcurrentAgreements, FulfillmentURL: p.FulfillmentURL}
 		for name, d := range p.DimensionDetails {
 			if prod.DimensionDetails == nil {
 				prod.DimensionDetails = map[string]mpmeter.DimensionDetails{}
@@ -779,7 +819,9 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 			FreeTrial:          s.FreeTrial,
 		}
 		if !sub.Active() {
-			sub.EndedAt = now // a stored end time is kept (Store.PutSubscription)
+			// A seeded cancellation is settled: its final metering hour is
+			// over. A stored end time is kept (Store.PutSubscription).
+			sub.EndedAt = now.Add(-mpmeter.FinalMeteringWindow)
 		}
 		if err := st.PutSubscription(ctx, sub); err != nil {
 			return fmt.Errorf("seed: subscription %s: %w", s.LicenseArn, err)

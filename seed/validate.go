@@ -2,6 +2,7 @@ package seed
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -161,6 +162,41 @@ func CheckProduct(pr Product) []string {
 	}
 	if pr.ConcurrentAgreements && pr.Type != mpmeter.ProductSaaS {
 		p = append(p, fmt.Sprintf("concurrent_agreements: only saas products have them, not %q", pr.Type))
+	}
+	if pr.FulfillmentURL != "" {
+		for _, m := range CheckEndpointURL(pr.FulfillmentURL) {
+			p = append(p, "fulfillment_url: "+m)
+		}
+		if pr.Type != mpmeter.ProductSaaS {
+			p = append(p, fmt.Sprintf("fulfillment_url: only saas products have one, not %q", pr.Type))
+		}
+	}
+	return p
+}
+
+// CheckEndpointURL checks a URL mpmeter POSTs to (a fulfillment URL, an
+// SNS or EventBridge endpoint): absolute http or https.
+func CheckEndpointURL(s string) []string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return []string{fmt.Sprintf("%q is not an absolute http:// or https:// URL", s)}
+	}
+	return nil
+}
+
+// CheckSNSSubscription checks an SNS subscription's topic, protocol and
+// endpoint.
+func CheckSNSSubscription(topic, protocol, endpoint string) []string {
+	var p []string
+	if topic != mpmeter.TopicSubscription && topic != mpmeter.TopicEntitlement {
+		p = append(p, fmt.Sprintf("topic %q is neither %s nor %s", topic, mpmeter.TopicSubscription, mpmeter.TopicEntitlement))
+	}
+	if protocol != "http" && protocol != "https" {
+		p = append(p, fmt.Sprintf("protocol %q is neither http nor https", protocol))
+	}
+	p = append(p, CheckEndpointURL(endpoint)...)
+	if u, err := url.Parse(endpoint); err == nil && u.Scheme != protocol && len(p) == 0 {
+		p = append(p, fmt.Sprintf("endpoint %q is not an %s:// URL", endpoint, protocol))
 	}
 	return p
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/mpmeter/mpmeter/keys"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/middleware"
+	"github.com/mpmeter/mpmeter/notify"
 	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/service"
@@ -130,6 +131,18 @@ type Config struct {
 	FaultsOff bool
 	// FaultRand draws rate fault rules; nil: randomly seeded.
 	FaultRand *rand.Rand
+	// Notifications (package notify): the fulfillment POST, SNS and
+	// EventBridge deliveries. NotificationsOff switches them off (the admin
+	// API then stores subscription changes without sending anything).
+	NotificationsOff bool
+	// PublicURL is this server's URL as notification endpoints reach it
+	// (SubscribeURL, SigningCertURL, UnsubscribeURL, fulfillment links);
+	// empty means http://127.0.0.1:8080. cmd/mpmeter and mpmetertest
+	// listen first and set it to the listener's.
+	PublicURL string
+	// Notify tunes the notifier; its Store, Clock, BaseURL, Metrics and
+	// Logger are the server's.
+	Notify notify.Config
 
 	Logger *slog.Logger
 }
@@ -162,6 +175,25 @@ type Server struct {
 	// Clock is the service clock (Config.Clock, or the virtual clock New
 	// made): what background work such as purging judges expiry by.
 	Clock mpmeter.Clock
+	// Notifier sends the buyer journey's notifications (nil when
+	// Config.NotificationsOff). Its workers run from New until Close.
+	Notifier *notify.Notifier
+}
+
+// entitlementNotifier sends entitlement-updated and License Updated when
+// the admin API changed a contract's entitlements.
+type entitlementNotifier struct{ n *notify.Notifier }
+
+func (e entitlementNotifier) EntitlementsUpdated(ctx context.Context, c admin.EntitlementChange) error {
+	return e.n.EntitlementsUpdated(ctx, c.Subscription)
+}
+
+func baseURL(configured string) func() string {
+	u := strings.TrimRight(configured, "/")
+	if u == "" {
+		u = "http://127.0.0.1:8080"
+	}
+	return func() string { return u }
 }
 
 // New applies the seed to cfg.Store, ensures a signing key, and builds the
@@ -248,15 +280,42 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		apiOpts.Limiter = limiter
 	}
 	api := awsjson.NewHandler(s.Service, verifier, apiOpts)
+	adminCfg := admin.Config{}
+	if _, ok := cfg.Store.(mpmeter.NotificationStore); !ok && !cfg.NotificationsOff {
+		// A store that keeps no notifications (the benchmark's ceiling,
+		// test doubles): the admin API stores changes without them.
+		cfg.Logger.Debug("notifications off: the store keeps no outbox")
+		cfg.NotificationsOff = true
+	}
+	if !cfg.NotificationsOff {
+		nc := cfg.Notify
+		nc.Store, nc.Clock, nc.BaseURL, nc.Metrics, nc.Logger = st, cfg.Clock, baseURL(cfg.PublicURL), s.Metrics, cfg.Logger
+		if nc.WallClock == nil {
+			nc.WallClock = cfg.WallClock
+		}
+		if s.Notifier, err = notify.New(ctx, nc); err != nil {
+			return fail(err)
+		}
+		if cfg.Seed != nil {
+			if err := applyNotificationSeed(ctx, s.Notifier, cfg.Seed); err != nil {
+				return fail(err)
+			}
+		}
+		adminCfg.Notifications, adminCfg.NotificationStore = s.Notifier, st
+		adminCfg.EntitlementNotifier = entitlementNotifier{s.Notifier}
+	}
 	s.Admin, err = admin.New(admin.Config{
-		Token:           cfg.AdminToken,
-		Store:           st,
-		Clock:           cfg.Clock,
-		Keys:            s.Keys,
-		RevocationDelay: revocationDelay(cfg.Store, cfg.CacheTTL),
-		TokenTTL:        cfg.TokenTTL,
-		Routes:          append([]func(huma.API){admin.FaultRoutes(admin.FaultsConfig{Store: st, Clock: cfg.Clock})}, cfg.AdminRoutes...),
-		Logger:          cfg.Logger,
+		Notifications:       adminCfg.Notifications,
+		NotificationStore:   adminCfg.NotificationStore,
+		EntitlementNotifier: adminCfg.EntitlementNotifier,
+		Token:               cfg.AdminToken,
+		Store:               st,
+		Clock:               cfg.Clock,
+		Keys:                s.Keys,
+		RevocationDelay:     revocationDelay(cfg.Store, cfg.CacheTTL),
+		TokenTTL:            cfg.TokenTTL,
+		Routes:              append([]func(huma.API){admin.FaultRoutes(admin.FaultsConfig{Store: st, Clock: cfg.Clock})}, cfg.AdminRoutes...),
+		Logger:              cfg.Logger,
 	})
 	if err != nil {
 		return fail(err)
@@ -288,8 +347,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	mux.Handle(workloadcreds.Pattern, s.Credentials)
 	mux.Handle("/admin/", s.Audit.AdminMiddleware(s.Admin))
+	if s.Notifier != nil {
+		s.Notifier.Routes(mux)
+		s.Notifier.Start() // last: nothing after it can fail
+	}
 	s.Handler = mux
 	return s, nil
+}
+
+// applyNotificationSeed subscribes the seed's SNS endpoints (each is sent
+// its SubscriptionConfirmation once) and adds its EventBridge targets.
+func applyNotificationSeed(ctx context.Context, n *notify.Notifier, f *seed.File) error {
+	for _, ss := range f.SNSSubscriptions {
+		if _, err := n.SubscribeEndpoint(ctx, ss.Product, ss.Topic, ss.Protocol, ss.Endpoint); err != nil {
+			return fmt.Errorf("seed: SNS subscription %s to %s: %w", ss.Endpoint, ss.Product, err)
+		}
+	}
+	for _, t := range f.EventBridgeTargets {
+		if _, err := n.AddTarget(ctx, t.Account, t.Endpoint); err != nil {
+			return fmt.Errorf("seed: EventBridge target %s: %w", t.Endpoint, err)
+		}
+	}
+	return nil
 }
 
 // healthHandler answers 200 with the build's identity, once New has
@@ -312,6 +391,9 @@ func healthHandler(build buildinfo.Info) http.Handler {
 // events still queued. Call it after the HTTP server has shut down (no
 // request in flight) and before closing the store; ctx bounds the wait.
 func (s *Server) Close(ctx context.Context) error {
+	if s.Notifier != nil {
+		s.Notifier.Stop()
+	}
 	if s.Audit == nil {
 		return nil
 	}

@@ -212,7 +212,7 @@ func (s *Service) batchSubscription(ctx context.Context, p mpmeter.Product, r *m
 		if arn != "" && arn != sub.LicenseArn {
 			return sub, false, invalidLicense(arn)
 		}
-		return sub, sub.Active(), nil
+		return sub, sub.MetersAt(s.clock.Now()), nil
 	}
 	account := str(r.CustomerAWSAccountId)
 	if arn != "" {
@@ -222,24 +222,26 @@ func (s *Service) batchSubscription(ctx context.Context, p mpmeter.Product, r *m
 		} else if err != nil {
 			return sub, false, err
 		}
-		return sub, sub.Active(), nil
+		return sub, sub.MetersAt(s.clock.Now()), nil
 	}
 	subs, err := s.store.SubscriptionsOf(ctx, account, p.Code)
 	if err != nil {
 		return mpmeter.Subscription{}, false, err
 	}
-	return pickSubscription(subs)
+	now := s.clock.Now()
+	return pickSubscription(subs, func(sub mpmeter.Subscription) bool { return sub.MetersAt(now) })
 }
 
 // pickSubscription chooses among an account's agreements for one product
-// when the caller did not name a license: the newest active one, else the
-// newest (which is then not active).
-func pickSubscription(subs []mpmeter.Subscription) (mpmeter.Subscription, bool, error) {
+// when the caller did not name a license: the newest one that meters (for
+// BatchMeterUsage: active, or cancelled within its final hour; otherwise
+// active), else the newest (which then does not).
+func pickSubscription(subs []mpmeter.Subscription, meters func(mpmeter.Subscription) bool) (mpmeter.Subscription, bool, error) {
 	if len(subs) == 0 {
 		return mpmeter.Subscription{}, false, nil
 	}
 	for i := len(subs) - 1; i >= 0; i-- {
-		if subs[i].Active() {
+		if meters(subs[i]) {
 			return subs[i], true, nil
 		}
 	}

@@ -24,7 +24,7 @@ func (s *Service) entitled(ctx context.Context, account, product string) (bool, 
 	if err != nil {
 		return false, err
 	}
-	_, active, _ := pickSubscription(subs)
+	_, active, _ := pickSubscription(subs, mpmeter.Subscription.Active)
 	return active, nil
 }
 

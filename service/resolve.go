@@ -50,7 +50,7 @@ func (s *Service) ResolveCustomer(ctx context.Context, caller mpmeter.Caller, in
 		if len(subs) == 0 {
 			return nil, invalid
 		}
-		sub, _, _ = pickSubscription(subs)
+		sub, _, _ = pickSubscription(subs, mpmeter.Subscription.Active)
 	}
 	return &mpmeter.ResolveCustomerOutput{
 		CustomerIdentifier:   &sub.CustomerIdentifier,

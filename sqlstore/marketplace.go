@@ -98,11 +98,12 @@ func scanProducts(rows *sql.Rows) ([]mpmeter.Product, error) {
 		var p mpmeter.Product
 		var dim, desc, unit, price sql.NullString
 		var concurrent int64
-		if err := rows.Scan(&p.Code, &p.SellerAccountID, &p.Type, &concurrent, &p.Version, &dim, &desc, &unit, &price); err != nil {
+		var fulfillment sql.NullString
+		if err := rows.Scan(&p.Code, &p.SellerAccountID, &p.Type, &concurrent, &p.Version, &fulfillment, &dim, &desc, &unit, &price); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].Code != p.Code {
-			p.ConcurrentAgreements = concurrent != 0
+			p.ConcurrentAgreements, p.FulfillmentURL = concurrent != 0, fulfillment.String
 			out = append(out, p)
 		}
 		last := &out[len(out)-1]
@@ -338,12 +339,12 @@ func (s *Store) PutProduct(ctx context.Context, p mpmeter.Product) error {
 		}
 		err := w.putVersioned(p.Version, versionedPut{
 			table: "products", key: "code", keyValue: p.Code,
-			insert:     `INSERT INTO products (code, seller_account_id, type, concurrent_agreements) VALUES (?, ?, ?, ?)`,
-			insertArgs: []any{p.Code, p.SellerAccountID, p.Type, concurrent},
-			set:        `seller_account_id = ?, type = ?, concurrent_agreements = ?`,
-			setArgs:    []any{p.SellerAccountID, p.Type, concurrent},
+			insert:     `INSERT INTO products (code, seller_account_id, type, concurrent_agreements, fulfillment_url) VALUES (?, ?, ?, ?, ?)`,
+			insertArgs: []any{p.Code, p.SellerAccountID, p.Type, concurrent, nullable(p.FulfillmentURL)},
+			set:        `seller_account_id = ?, type = ?, concurrent_agreements = ?, fulfillment_url = ?`,
+			setArgs:    []any{p.SellerAccountID, p.Type, concurrent, nullable(p.FulfillmentURL)},
 			upsertSet: `seller_account_id = excluded.seller_account_id, type = excluded.type,
-				concurrent_agreements = excluded.concurrent_agreements`,
+				concurrent_agreements = excluded.concurrent_agreements, fulfillment_url = excluded.fulfillment_url`,
 			changed: "TRUE", // an unchanged product was returned above
 		})
 		if err != nil {
@@ -371,6 +372,11 @@ func (s *Store) PutProduct(ctx context.Context, p mpmeter.Product) error {
 // is an error (a unique constraint); an empty one is stored as NULL and
 // never clashes. Its account and product must exist (foreign keys).
 func (s *Store) PutSubscription(ctx context.Context, sub mpmeter.Subscription) error {
+	return s.write(ctx, "PutSubscription", func(w *txn) error { return w.putSubscription(sub) })
+}
+
+// putSubscription is PutSubscription's write, in w.
+func (w *txn) putSubscription(sub mpmeter.Subscription) error {
 	agreement := sub.AgreementID
 	if agreement == "" {
 		agreement = mpmeter.AgreementIDFor(sub.LicenseArn)
@@ -383,47 +389,48 @@ func (s *Store) PutSubscription(ctx context.Context, sub mpmeter.Subscription) e
 	if !sub.EndedAt.IsZero() {
 		ended = ms(sub.EndedAt)
 	}
-	return s.write(ctx, "PutSubscription", func(w *txn) error {
-		return w.putVersioned(sub.Version, versionedPut{
-			table: "subscriptions", key: "license_arn", keyValue: sub.LicenseArn,
-			insert: `INSERT INTO subscriptions (license_arn, account_id, product_code, customer_identifier, status, created_at_ms,
-				agreement_id, offer_id, free_trial, ended_at_ms)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			insertArgs: []any{sub.LicenseArn, sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, ms(sub.CreatedAt),
-				agreement, nullable(sub.OfferID), freeTrial, ended},
-			set: `account_id = ?, product_code = ?, customer_identifier = ?, status = ?, offer_id = ?, free_trial = ?,
-				ended_at_ms = ?`,
-			setArgs: []any{sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, nullable(sub.OfferID), freeTrial, ended},
-			upsertSet: `account_id = excluded.account_id,
-				product_code = excluded.product_code,
-				customer_identifier = excluded.customer_identifier,
-				status = excluded.status,
-				agreement_id = COALESCE(subscriptions.agreement_id, excluded.agreement_id),
-				offer_id = excluded.offer_id,
-				free_trial = excluded.free_trial,
-				ended_at_ms = CASE WHEN excluded.status = 'active' THEN NULL
-					ELSE COALESCE(subscriptions.ended_at_ms, excluded.ended_at_ms) END`,
-			changed: distinct("subscriptions", "account_id", "product_code", "customer_identifier", "status", "offer_id", "free_trial"),
-		})
+	return w.putVersioned(sub.Version, versionedPut{
+		table: "subscriptions", key: "license_arn", keyValue: sub.LicenseArn,
+		insert: `INSERT INTO subscriptions (license_arn, account_id, product_code, customer_identifier, status, created_at_ms,
+			agreement_id, offer_id, free_trial, ended_at_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		insertArgs: []any{sub.LicenseArn, sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, ms(sub.CreatedAt),
+			agreement, nullable(sub.OfferID), freeTrial, ended},
+		set: `account_id = ?, product_code = ?, customer_identifier = ?, status = ?, offer_id = ?, free_trial = ?,
+			ended_at_ms = ?`,
+		setArgs: []any{sub.AccountID, sub.ProductCode, nullable(sub.CustomerIdentifier), sub.Status, nullable(sub.OfferID), freeTrial, ended},
+		upsertSet: `account_id = excluded.account_id,
+			product_code = excluded.product_code,
+			customer_identifier = excluded.customer_identifier,
+			status = excluded.status,
+			agreement_id = COALESCE(subscriptions.agreement_id, excluded.agreement_id),
+			offer_id = excluded.offer_id,
+			free_trial = excluded.free_trial,
+			ended_at_ms = CASE WHEN excluded.status = 'active' THEN NULL
+				ELSE COALESCE(subscriptions.ended_at_ms, excluded.ended_at_ms) END`,
+		changed: distinct("subscriptions", "account_id", "product_code", "customer_identifier", "status", "offer_id", "free_trial"),
 	})
 }
 
 // PutRegistrationToken creates or updates a registration token by value.
 // Its account and product must exist (foreign keys).
 func (s *Store) PutRegistrationToken(ctx context.Context, t mpmeter.RegistrationToken) error {
-	return s.write(ctx, "PutRegistrationToken", func(w *txn) error {
-		_, err := w.exec(`INSERT INTO registration_tokens (token, account_id, product_code, license_arn, created_at_ms, expires_at_ms, id)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (token) DO UPDATE SET
-				account_id = excluded.account_id,
-				product_code = excluded.product_code,
-				license_arn = excluded.license_arn,
-				created_at_ms = excluded.created_at_ms,
-				expires_at_ms = excluded.expires_at_ms,
-				id = excluded.id`,
-			t.Token, t.AccountID, t.ProductCode, t.LicenseArn, ms(t.CreatedAt), ms(t.ExpiresAt), mpmeter.RegistrationTokenID(t.Token))
-		return err
-	})
+	return s.write(ctx, "PutRegistrationToken", func(w *txn) error { return w.putRegistrationToken(t) })
+}
+
+// putRegistrationToken is PutRegistrationToken's write, in w.
+func (w *txn) putRegistrationToken(t mpmeter.RegistrationToken) error {
+	_, err := w.exec(`INSERT INTO registration_tokens (token, account_id, product_code, license_arn, created_at_ms, expires_at_ms, id)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (token) DO UPDATE SET
+			account_id = excluded.account_id,
+			product_code = excluded.product_code,
+			license_arn = excluded.license_arn,
+			created_at_ms = excluded.created_at_ms,
+			expires_at_ms = excluded.expires_at_ms,
+			id = excluded.id`,
+		t.Token, t.AccountID, t.ProductCode, t.LicenseArn, ms(t.CreatedAt), ms(t.ExpiresAt), mpmeter.RegistrationTokenID(t.Token))
+	return err
 }
 
 // versionedPut is one row's three ways of being put (see putVersioned).
@@ -459,7 +466,7 @@ func distinct(table string, cols ...string) string {
 // sameProduct reports whether stored (as read) is what p would store.
 func sameProduct(stored, p mpmeter.Product) bool {
 	if stored.SellerAccountID != p.SellerAccountID || stored.Type != p.Type || stored.ConcurrentAgreements != p.ConcurrentAgreements ||
-		len(stored.Dimensions) != len(p.Dimensions) {
+		stored.FulfillmentURL != p.FulfillmentURL || len(stored.Dimensions) != len(p.Dimensions) {
 		return false
 	}
 	for i, d := range p.Dimensions {

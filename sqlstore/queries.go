@@ -76,7 +76,7 @@ const subscriptionColumns = `license_arn, account_id, product_code, customer_ide
 	agreement_id, offer_id, free_trial, ended_at_ms, version`
 
 // productColumns are what scanProducts reads: one row per dimension.
-const productColumns = `p.code, p.seller_account_id, p.type, p.concurrent_agreements, p.version,
+const productColumns = `p.code, p.seller_account_id, p.type, p.concurrent_agreements, p.version, p.fulfillment_url,
 	d.name, d.description, d.unit, d.price_per_unit`
 
 const registrationTokenColumns = `token, account_id, product_code, license_arn, created_at_ms, expires_at_ms`

@@ -136,7 +136,11 @@ func (s *Store) setupSecrets(ctx context.Context, cfg config) error {
 		if err != nil {
 			return err
 		}
-		s.sealer, s.resealed = sealer, n+m
+		c, err := resealNotificationCertificate(w, sealer)
+		if err != nil {
+			return err
+		}
+		s.sealer, s.resealed = sealer, n+m+c
 		return nil
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/mpmeter/mpmeter/internal/cli"
 	"github.com/mpmeter/mpmeter/limits"
 	"github.com/mpmeter/mpmeter/metrics"
+	"github.com/mpmeter/mpmeter/notify"
 	"github.com/mpmeter/mpmeter/purge"
 	"github.com/mpmeter/mpmeter/ratelimit"
 	"github.com/mpmeter/mpmeter/seed"
@@ -53,6 +54,10 @@ type serveConfig struct {
 	requestTimeout              time.Duration
 	maxBodyMemory               int64
 	metricsOnAPI                bool
+	// Notifications (package notify).
+	notifications                                   bool
+	publicURL, snsTopicAccount, snsSignatureVersion string
+	notificationRetryDelay                          time.Duration
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -89,6 +94,11 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.requestTimeout, "request-timeout", limits.DefaultRequestTimeout, "deadline of each request: reading it, the work (database included) and, with 5s more, the answer")
 	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", awsjson.DefaultMaxBodyBytesInFlight, "bytes of request bodies held at once; beyond them requests answer 503 ServiceUnavailable")
 	fs.BoolVar(&c.metricsOnAPI, "metrics-on-api", false, "also serve /metrics on the API listener (it is always on --admin-listen)")
+	fs.BoolVar(&c.notifications, "notifications", true, "send the buyer journey's notifications: fulfillment POSTs, SNS and EventBridge deliveries (docs/notifications.md)")
+	fs.StringVar(&c.publicURL, "public-url", "", "this server's URL as notification endpoints reach it (SubscribeURL, SigningCertURL); empty: the API listener's")
+	fs.StringVar(&c.snsTopicAccount, "sns-topic-account", notify.AWSTopicAccount, "the account in the SNS topics' ARNs")
+	fs.StringVar(&c.snsSignatureVersion, "sns-signature-version", "1", "SignatureVersion of SNS messages: 1 (SHA1withRSA) or 2 (SHA256withRSA)")
+	fs.DurationVar(&c.notificationRetryDelay, "notification-retry-delay", notify.DefaultRetryDelay, "delay between a failed notification POST and its retry (SNS's default policy: 3 retries, 20s apart)")
 	return fs
 }
 
@@ -124,6 +134,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.rateLimit < 0 || c.rateBurst < 1 {
 		errs = append(errs, fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1"))
+	}
+	if c.snsSignatureVersion != "1" && c.snsSignatureVersion != "2" {
+		errs = append(errs, fmt.Errorf("--sns-signature-version must be 1 or 2"))
+	}
+	if c.notificationRetryDelay <= 0 {
+		errs = append(errs, fmt.Errorf("--notification-retry-delay must be positive"))
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, fmt.Errorf("--tls-cert and --tls-key go together"))
@@ -241,7 +257,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if st.Dialect() == sqlstore.DialectPostgres {
 		sharedQuotas = st // every node draws from the same buckets
 	}
+	// Listening before the server is built: its notifications need its
+	// URL (SubscribeURL, SigningCertURL) from the start.
+	tlsConfig, err := c.tlsConfig()
+	if err != nil {
+		return err
+	}
+	ln, err := listen(c.listen, tlsConfig)
+	if err != nil {
+		return err
+	}
+	endpoint := scheme(tlsConfig) + ln.Addr().String()
+	publicURL := c.publicURL
+	if publicURL == "" {
+		publicURL = reachableEndpoint(endpoint)
+	}
 	srv, err := server.New(ctx, server.Config{
+		NotificationsOff: !c.notifications,
+		PublicURL:        publicURL,
+		Notify: notify.Config{TopicAccount: c.snsTopicAccount, SignatureVersion: c.snsSignatureVersion,
+			RetryDelay: c.notificationRetryDelay},
 		Quotas:               quotas,
 		SharedQuotas:         sharedQuotas,
 		Store:                st,
@@ -266,6 +301,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxBodyBytesInFlight: c.maxBodyMemory,
 	})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	// After the listeners have shut down (the deferred returns below run
@@ -279,15 +315,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 	}()
 
-	tlsConfig, err := c.tlsConfig()
-	if err != nil {
-		return err
-	}
-	ln, err := listen(c.listen, tlsConfig)
-	if err != nil {
-		return err
-	}
-	endpoint := scheme(tlsConfig) + ln.Addr().String()
 	bounds := limits.Options{
 		MaxConnections: c.maxConnections,
 		MaxInFlight:    c.maxInFlight,
