@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -50,14 +51,14 @@ func (c *Console) calls(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, "reading the call log", err)
 		return
 	}
-	next := ""
+	var next template.URL // built from url.Values: safe as it is
 	if page.Next != "" {
 		nq := url.Values{}
 		for k, v := range q {
 			nq[k] = v
 		}
 		nq.Set("cursor", page.Next)
-		next = nq.Encode()
+		next = template.URL(Prefix + "calls?" + nq.Encode())
 	}
 	pd.Title = "API call log"
 	pd.Data = map[string]any{"Events": page.Events, "Next": next, "Q": q, "First": q.Get("cursor") == ""}
@@ -158,7 +159,9 @@ func (a AdminDeliveries) Replay(ctx context.Context, id string) (Delivery, error
 	return d, err
 }
 
-func (c *Console) deliveries(w http.ResponseWriter, r *http.Request) { c.showDeliveries(w, r, pageData{}) }
+func (c *Console) deliveries(w http.ResponseWriter, r *http.Request) {
+	c.showDeliveries(w, r, pageData{})
+}
 
 func (c *Console) showDeliveries(w http.ResponseWriter, r *http.Request, pd pageData) {
 	ds, err := c.cfg.Deliveries.Deliveries(r.Context(), 200)

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/csv"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -168,7 +169,8 @@ func (c *Console) usage(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Reverse(rows) // newest first in the table
 	d := map[string]any{"Q": u, "Rows": rows, "Chart": cd, "Total": total, "Records": records,
-		"CSVQuery": r.URL.RawQuery, "GroupLabel": strings.ToUpper(u.GroupBy[:1]) + u.GroupBy[1:]}
+		"SummaryCSV": template.URL(Prefix + "usage/summary.csv?" + r.URL.Query().Encode()),
+		"RecordsCSV": template.URL(Prefix + "usage/records.csv?" + r.URL.Query().Encode()), "GroupLabel": strings.ToUpper(u.GroupBy[:1]) + u.GroupBy[1:]}
 	c.render(w, r, http.StatusOK, "usage", pageData{Title: "Usage", Error: strings.Join(u.Problems, " "), Data: d})
 }
 
