@@ -183,8 +183,9 @@ func (c *Console) overviewData(ctx context.Context) (overviewData, error) {
 				mc.Errs++
 				o.Errs++
 				d.Errors15++
-				if len(d.RecentErrors) < 5 {
-					d.RecentErrors = append(d.RecentErrors, ev)
+				d.RecentErrors = append(d.RecentErrors, ev)
+				if len(d.RecentErrors) > 5 {
+					d.RecentErrors = d.RecentErrors[1:] // the latest five
 				}
 			}
 			if now.Sub(ev.EventTime) < time.Minute {

@@ -277,6 +277,9 @@ test('the overview counts the calls and the records, live', async () => {
   await page.getByRole('link', { name: 'Overview' }).click();
   await waitFor('the overview to count the calls', async () => Number(await page.getByTestId('calls-15').innerText()) >= 2);
   assert.match(await page.getByTestId('records-per-product').innerText(), new RegExp(`${PRODUCT}\\s+1\\s+7`));
+  // The browser's own requests (a favicon, say) never reach the Metering
+  // API: no call of this test failed.
+  assert.equal(await page.getByTestId('errors-15').innerText(), '0');
   // The live part is replaced by htmx polling: another call shows up
   // without a reload.
   const before = Number(await page.getByTestId('calls-15').innerText());
