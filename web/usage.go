@@ -25,7 +25,6 @@ type usageQuery struct {
 	Form                       url.Values
 	Problems                   []string
 	summary                    mpmeter.UsageSummaryQuery
-	maxPeriods                 int
 	defaultRange, periodLength time.Duration
 }
 
