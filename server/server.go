@@ -35,6 +35,7 @@ import (
 	"github.com/mpmeter/mpmeter/sigv4"
 	"github.com/mpmeter/mpmeter/storecache"
 	"github.com/mpmeter/mpmeter/vclock"
+	"github.com/mpmeter/mpmeter/web"
 	"github.com/mpmeter/mpmeter/workloadcreds"
 )
 
@@ -346,7 +347,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle("GET /metrics", s.Metrics.Handler())
 	}
 	mux.Handle(workloadcreds.Pattern, s.Credentials)
-	mux.Handle("/admin/", s.Audit.AdminMiddleware(s.Admin))
+	adminHandler := s.Audit.AdminMiddleware(s.Admin)
+	mux.Handle("/admin/", adminHandler)
+	// The web console (docs/console.md): its changes are calls of the
+	// admin handler above, in process.
+	console, err := web.New(web.Config{Token: cfg.AdminToken, Store: st, Clock: cfg.Clock, Admin: adminHandler, Logger: cfg.Logger})
+	if err != nil {
+		s.Close(ctx) // the audit writer started above
+		return fail(err)
+	}
+	mux.Handle(web.Prefix, console)
 	if s.Notifier != nil {
 		s.Notifier.Routes(mux)
 		s.Notifier.Start() // last: nothing after it can fail

@@ -35,6 +35,8 @@ else
 fi
 echo "== docs: every link resolves, every guide is linked from the README"
 python3 scripts/check-docs.py
+echo "== web console assets equal the pinned npm packages (web/vendor.sh --check)"
+bash web/vendor.sh --check
 echo "== go build"
 go build -o "$MPMETER_BIN" ./cmd/mpmeter
 echo "== go test"
@@ -51,6 +53,8 @@ bash test/node/run.sh
 echo "== examples (Go's runs in go test; pytest fixture, Vitest global setup)"
 bash examples/python/run.sh
 bash examples/node/run.sh
+echo "== web console in a real browser (playwright-core, Debian's chromium)"
+bash test/console/run.sh
 echo "== container image (podman; skipped where containers cannot run)"
 bash test/container/run.sh
 echo "== all tests passed"
