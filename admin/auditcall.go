@@ -216,6 +216,9 @@ type captureReader struct {
 }
 
 func (r *captureReader) Read(p []byte) (int, error) {
+	if r.r == nil { // a request without a body
+		return 0, io.EOF
+	}
 	n, err := r.r.Read(p)
 	r.c.add(p[:n])
 	return n, err

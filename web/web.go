@@ -199,6 +199,9 @@ func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	if i := strings.Index(r.URL.Path, "/admin/"); i > 0 {
 		r.URL.Path = r.URL.Path[i:]
 	}
+	if r.Body == nil {
+		r.Body = http.NoBody // what a server request always has
+	}
 	t.h.ServeHTTP(rec, r)
 	return rec.Result(), nil
 }
