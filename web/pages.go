@@ -378,6 +378,20 @@ func (c *Console) subscriptionAction(w http.ResponseWriter, r *http.Request) {
 		} else {
 			pd.Flash = fmt.Sprintf("Agreement %s is %s.", s.AgreementID, s.Status)
 		}
+	case "open-landing-page":
+		// The real browser path: a new registration token in a page that
+		// POSTs the form to the product's fulfillment URL, as AWS's page
+		// does after a purchase; the browser is sent there.
+		id := f.Get("agreement_id")
+		var out struct {
+			URL string `json:"url"`
+		}
+		if err := c.admin.Do(ctx, http.MethodPost, "/subscriptions/"+url.PathEscape(id)+"/fulfillment-link", nil, map[string]any{}, &out); err != nil {
+			pd.Error = "Opening the landing page of " + id + " failed: " + actionError(err)
+			break
+		}
+		http.Redirect(w, r, out.URL, http.StatusSeeOther)
+		return
 	case "issue-token":
 		id := f.Get("agreement_id")
 		t, err := c.admin.IssueToken(ctx, adminclient.NewToken{AgreementID: id})

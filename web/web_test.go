@@ -247,3 +247,38 @@ func TestUsageCSV(t *testing.T) {
 		t.Errorf("usage page total: want 8")
 	}
 }
+
+// "Open landing page" is the real browser path: the browser lands on a page
+// that POSTs a new registration token to the product's fulfillment URL.
+func TestOpenLandingPage(t *testing.T) {
+	srv := newServer(t, adminToken)
+	ctx := context.Background()
+	const landing = "http://127.0.0.1:9/register" // never contacted: the browser would POST there
+	p, err := srv.Store.Product(ctx, mpmetertest.SaaSProduct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.FulfillmentURL, p.Version = landing, 0
+	if err := srv.Store.PutProduct(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := srv.Store.SubscriptionsOf(ctx, mpmetertest.BuyerAccount, mpmetertest.SaaSProduct)
+	if err != nil || len(subs) == 0 {
+		t.Fatalf("the demo buyer's subscription: %v %v", subs, err)
+	}
+	c, csrf := login(t, srv)
+	form := url.Values{"csrf": {csrf}, "action": {"open-landing-page"}, "agreement_id": {subs[0].AgreementID}}
+	resp, err := c.PostForm(srv.URL+"/console/subscriptions", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	where := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || where == "" {
+		t.Fatalf("open landing page: %d to %q, want a redirect to the form page", resp.StatusCode, where)
+	}
+	status, body, _ := get(t, c, where)
+	if status != http.StatusOK || !strings.Contains(body, landing) || !strings.Contains(body, "x-amzn-marketplace-token") {
+		t.Fatalf("%s: %d, want the page that submits the token to %s\n%s", where, status, landing, body)
+	}
+}
