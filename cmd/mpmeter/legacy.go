@@ -103,8 +103,8 @@ func addDatabaseCommands(root *cobra.Command, a *app) {
 	}
 	root.AddCommand(keys)
 
-	audit := group("audit", "The audit log: every API call, from the database (--db)")
-	audit.Long = "The audit log: every call to the API, CloudTrail-style, read from the database (--db; no server needed). docs/audit.md."
+	audit := group("audit", "The audit log: every API call (list, export: the database; tail: a server)")
+	audit.Long = "The audit log: every call to the API, CloudTrail-style. list and export read the database (--db; no server needed); tail reads and follows a running server's (admin API). docs/audit.md."
 	audit.AddCommand(
 		passThrough(a, "list [filters] [flags]", "One page of audit events as a table or JSON", "One page of audit events as a table or JSON (-o json).", true,
 			func(args []string, stdout, stderr io.Writer) error {
@@ -114,6 +114,7 @@ func addDatabaseCommands(root *cobra.Command, a *app) {
 			func(args []string, stdout, stderr io.Writer) error {
 				return auditCommand(a.ctx, append([]string{"export"}, args...), stdout, stderr, a.getenv)
 			}))
+	addAuditTailCommand(audit, a)
 	root.AddCommand(audit)
 }
 

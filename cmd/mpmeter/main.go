@@ -3,6 +3,7 @@
 //
 //	mpmeter serve [--demo] [--listen ADDR] [--db PATH|URL] [--seed FILE] ...
 //	mpmeter accounts|access-keys|products|subscriptions|tokens|signing-keys ...   (admin API: --server, --token)
+//	mpmeter usage list|get|report|export, faults add|list|clear, audit tail [--follow]   (admin API)
 //	mpmeter clock show | set TIME | advance DURATION | reset   (--server, or --db)
 //	mpmeter export-seed [-f FILE]
 //	mpmeter keys public|rotate|list [--db ...]

@@ -70,8 +70,10 @@ The load generator is its own binary: go run ./cmd/mpmeter-bench -h`,
 	addSigningKeysCommands(root, a)
 	addClockCommands(root, a)
 	addExportSeedCommand(root, a)
-	addDatabaseCommands(root, a) // keys, audit
-	addToolCommands(root, a)     // seed, version, healthcheck, bench
+	addDatabaseCommands(root, a) // keys, audit (and audit tail, over the server)
+	addUsageCommands(root, a)
+	addFaultsCommands(root, a)
+	addToolCommands(root, a) // seed, version, healthcheck, bench
 	return root
 }
 
