@@ -49,6 +49,7 @@ unit as a decimal string; the description may hold colons).`,
 	f.StringVar(&np.Type, "type", "", "saas, ami or container (required)")
 	f.StringArrayVar(&dims, "dimension", nil, "a dimension, NAME[:UNIT[:PRICE[:DESCRIPTION]]] (repeat for each)")
 	f.BoolVar(&np.ConcurrentAgreements, "concurrent-agreements", false, "SaaS: a buyer may hold several agreements at once (docs/concurrent-agreements.md)")
+	f.StringVar(&np.FulfillmentURL, "fulfillment-url", "", "SaaS: the seller's registration page, where a new subscription's registration token is POSTed (docs/notifications.md)")
 
 	get := &cobra.Command{
 		Use: "get CODE", Short: "Show a product", Args: args(cobra.ExactArgs(1)),
@@ -85,26 +86,45 @@ unit as a decimal string; the description may hold colons).`,
 
 	var newDims []string
 	var version int64
+	var fulfillmentURL string
 	update := &cobra.Command{
-		Use: "update CODE --dimension NAME[:UNIT[:PRICE[:DESCRIPTION]]]...", Short: "Replace a product's dimensions", Args: args(cobra.ExactArgs(1)),
-		Example: "  mpmeter products update newprod1 --dimension users:Users:0.04 --dimension gigabytes:GB",
-		RunE: func(_ *cobra.Command, args []string) error {
-			if len(newDims) == 0 {
-				return usagef("at least one --dimension is required")
+		Use:   "update CODE [--dimension NAME[:UNIT[:PRICE[:DESCRIPTION]]]...] [--fulfillment-url URL]",
+		Short: "Replace a product's dimensions or its fulfillment URL",
+		Long: `Replace a product's dimensions (--dimension, all of them) or its fulfillment
+URL (--fulfillment-url; "" removes it), or both. What is not given stays.`,
+		Args: args(cobra.ExactArgs(1)),
+		Example: `  mpmeter products update newprod1 --dimension users:Users:0.04 --dimension gigabytes:GB
+  mpmeter products update newprod1 --fulfillment-url https://seller.example.com/register`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			setURL := cmd.Flags().Changed("fulfillment-url")
+			if len(newDims) == 0 && !setURL {
+				return usagef("give --dimension (at least one) or --fulfillment-url")
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			v := version
-			if v == 0 {
+			u := adminclient.ProductUpdate{Version: version}
+			if len(newDims) > 0 {
+				u.Dimensions = parseDimensions(newDims)
+			}
+			if setURL {
+				u.FulfillmentURL = &fulfillmentURL
+			}
+			if u.Version == 0 || u.Dimensions == nil {
 				cur, err := c.Product(a.ctx, args[0])
 				if err != nil {
 					return err
 				}
-				v = cur.Version
+				if u.Version == 0 {
+					u.Version = cur.Version
+				}
+				if u.Dimensions == nil {
+					// The route replaces the dimensions: send the current ones back.
+					u.Dimensions = cur.Dimensions
+				}
 			}
-			p, err := c.SetProductDimensions(a.ctx, args[0], parseDimensions(newDims), v)
+			p, err := c.UpdateProduct(a.ctx, args[0], u)
 			if err != nil {
 				return err
 			}
@@ -112,6 +132,7 @@ unit as a decimal string; the description may hold colons).`,
 		},
 	}
 	update.Flags().StringArrayVar(&newDims, "dimension", nil, "a dimension, NAME[:UNIT[:PRICE[:DESCRIPTION]]] (repeat for each; they replace the old)")
+	update.Flags().StringVar(&fulfillmentURL, "fulfillment-url", "", `the new fulfillment URL ("" removes it)`)
 	versionFlag(update, &version)
 	cmd.AddCommand(create, get, list, update)
 	root.AddCommand(cmd)
@@ -139,7 +160,7 @@ func parseDimensions(specs []string) []admin.Dimension {
 }
 
 func productsTable(ps ...admin.Product) table {
-	t := table{header: []string{"CODE", "SELLER", "TYPE", "DIMENSIONS", "CONCURRENT AGREEMENTS", "VERSION"}}
+	t := table{header: []string{"CODE", "SELLER", "TYPE", "DIMENSIONS", "CONCURRENT AGREEMENTS", "FULFILLMENT URL", "VERSION"}}
 	for _, p := range ps {
 		var dims []string
 		for _, d := range p.Dimensions {
@@ -149,7 +170,7 @@ func productsTable(ps ...admin.Product) table {
 			}
 			dims = append(dims, s)
 		}
-		t.add(p.Code, p.SellerAccountID, p.Type, strings.Join(dims, ", "), yesNo(p.ConcurrentAgreements), strconv.FormatInt(p.Version, 10))
+		t.add(p.Code, p.SellerAccountID, p.Type, strings.Join(dims, ", "), yesNo(p.ConcurrentAgreements), p.FulfillmentURL, strconv.FormatInt(p.Version, 10))
 	}
 	return t
 }

@@ -66,6 +66,8 @@ The load generator is its own binary: go run ./cmd/mpmeter-bench -h`,
 	addAccessKeysCommands(root, a)
 	addProductsCommands(root, a)
 	addSubscriptionsCommands(root, a)
+	addNotificationsCommands(root, a)
+	addEntitlementsCommands(root, a)
 	addTokensCommands(root, a)
 	addSigningKeysCommands(root, a)
 	addClockCommands(root, a)

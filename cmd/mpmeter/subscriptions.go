@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -19,13 +20,19 @@ func addSubscriptionsCommands(root *cobra.Command, a *app) {
 	a.apiFlags(cmd)
 
 	var ns adminclient.NewSubscription
+	var noFulfillment bool
 	create := &cobra.Command{
 		Use: "create --account ID --product CODE [flags]", Short: "Subscribe a buyer to a product (an agreement)", Args: args(cobra.NoArgs),
 		Example: `  mpmeter subscriptions create --account 210987654321 --product newprod1
-  mpmeter subscriptions create --account 210987654321 --product newprod1 --offer-id offer-abc123 --free-trial`,
+  mpmeter subscriptions create --account 210987654321 --product newprod1 --offer-id offer-abc123 --free-trial
+  mpmeter subscriptions create --account 210987654321 --product newprod1 --simulate payment-failure`,
 		RunE: func(_ *cobra.Command, _ []string) error {
 			if ns.AccountID == "" || ns.ProductCode == "" {
 				return usagef("--account and --product are required")
+			}
+			if noFulfillment {
+				no := false
+				ns.Fulfillment = &no
 			}
 			c, err := a.client()
 			if err != nil {
@@ -34,6 +41,9 @@ func addSubscriptionsCommands(root *cobra.Command, a *app) {
 			s, err := c.CreateSubscription(a.ctx, ns)
 			if err != nil {
 				return err
+			}
+			if f := s.Fulfillment; f != nil {
+				a.note("registration token %s POSTed to %s (mpmeter notifications deliveries get %s)", f.TokenID, f.URL, f.DeliveryID)
 			}
 			return a.show(s, func() table { return subscriptionsTable(s) })
 		},
@@ -45,6 +55,8 @@ func addSubscriptionsCommands(root *cobra.Command, a *app) {
 	f.BoolVar(&ns.FreeTrial, "free-trial", false, "a free trial")
 	f.StringVar(&ns.LicenseArn, "license-arn", "", "the license ARN (default: derived from account and product)")
 	f.StringVar(&ns.CustomerIdentifier, "customer-identifier", "", "the CustomerIdentifier (default: derived; none for concurrent agreements)")
+	f.BoolVar(&noFulfillment, "no-fulfillment", false, "do not POST a registration token to the product's fulfillment URL (default: POST when it has one)")
+	f.StringVar(&ns.Simulate, "simulate", "", "payment-failure: the payment fails, subscribe-fail is sent and the subscription is stored expired")
 
 	get := &cobra.Command{
 		Use: "get AGREEMENT_ID", Short: "Show a subscription", Args: args(cobra.ExactArgs(1)),
@@ -83,7 +95,34 @@ func addSubscriptionsCommands(root *cobra.Command, a *app) {
 	list.Flags().StringVar(&filter.Status, "status", "", "only active, cancelled or expired ones")
 	limitFlag(list, &limit)
 
-	cmd.AddCommand(create, get, list)
+	link := &cobra.Command{
+		Use:   "fulfillment-link AGREEMENT_ID",
+		Short: "Print a browser link that opens the product's landing page with a new registration token",
+		Long: `Issue a new registration token for the subscription and print a link: opened
+in a browser (no admin token needed), its page POSTs the token to the product's
+fulfillment URL at once, as AWS's page does after a purchase. The link is the
+token: anyone who has it can use it until it expires. Exit 4 when the product
+has no fulfillment URL.`,
+		Args:    args(cobra.ExactArgs(1)),
+		Example: `  xdg-open "$(mpmeter subscriptions fulfillment-link agmt-77o19sv71nspf94am2qa141lc)"`,
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			l, err := c.CreateFulfillmentLink(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return a.showWith(l, func(w io.Writer) error {
+				_, err := fmt.Fprintln(w, l.URL)
+				a.note("registration token %s, expires %s", l.TokenID, rfc3339(l.ExpiresAt))
+				return err
+			})
+		},
+	}
+
+	cmd.AddCommand(create, get, list, link)
 	for _, ch := range []struct{ name, short string }{
 		{adminclient.Cancel, "Cancel a subscription (from active): it meters nothing more"},
 		{adminclient.Expire, "Expire a subscription (from active or cancelled)"},

@@ -82,6 +82,7 @@ type NewProduct struct {
 	Type                 string            `json:"type"`
 	Dimensions           []admin.Dimension `json:"dimensions"`
 	ConcurrentAgreements bool              `json:"concurrent_agreements,omitempty"`
+	FulfillmentURL       string            `json:"fulfillment_url,omitempty"`
 }
 
 func (c *Client) CreateProduct(ctx context.Context, p NewProduct) (admin.Product, error) {
@@ -119,6 +120,11 @@ type NewSubscription struct {
 	LicenseArn         string `json:"license_arn,omitempty"`
 	OfferID            string `json:"offer_id,omitempty"`
 	FreeTrial          bool   `json:"free_trial,omitempty"`
+	// Fulfillment false skips the fulfillment POST (nil: the server's
+	// default, POST when the product has a fulfillment URL).
+	Fulfillment *bool `json:"fulfillment,omitempty"`
+	// Simulate "payment-failure": the payment fails (subscribe-fail).
+	Simulate string `json:"simulate,omitempty"`
 }
 
 func (c *Client) CreateSubscription(ctx context.Context, s NewSubscription) (admin.Subscription, error) {
