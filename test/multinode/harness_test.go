@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mpmeter/mpmeter/internal/pgadmin"
+	"github.com/mpmeter/mpmeter/internal/testbin"
 )
 
 // binary is the mpmeter built once for the package's tests.
@@ -36,23 +36,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("MPMETER_TEST_POSTGRES_DSN") == "" {
 		fmt.Println("multinode: MPMETER_TEST_POSTGRES_DSN not set; the PostgreSQL tests skip")
 	}
-	binary = os.Getenv("MPMETER_BIN")
-	if binary == "" {
-		dir, err := os.MkdirTemp("", "mpmeter-multinode-")
-		if err != nil {
-			panic(err)
-		}
-		binary = filepath.Join(dir, "mpmeter")
-		build := exec.Command("go", "build", "-o", binary, "github.com/mpmeter/mpmeter/cmd/mpmeter")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			panic("building mpmeter: " + err.Error())
-		}
-		code := m.Run()
-		os.RemoveAll(dir)
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
+	testbin.Main(m, &binary)
 }
 
 // freshDatabase creates an empty database on the test server and returns

@@ -30,28 +30,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/mpmeter/mpmeter/internal/testbin"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	binary = os.Getenv("MPMETER_BIN")
-	if binary == "" {
-		dir, err := os.MkdirTemp("", "mpmeter-soak-")
-		if err != nil {
-			panic(err)
-		}
-		binary = filepath.Join(dir, "mpmeter")
-		build := exec.Command("go", "build", "-o", binary, "github.com/mpmeter/mpmeter/cmd/mpmeter")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			panic("building mpmeter: " + err.Error())
-		}
-		code := m.Run()
-		os.RemoveAll(dir)
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
+	testbin.Main(m, &binary)
 }
 
 // Demo credentials (seed/demo.yaml).
