@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/marketplacemetering/types"
 
 	"github.com/mpmeter/mpmeter/admin"
+	"github.com/mpmeter/mpmeter/internal/testbin"
 	"github.com/mpmeter/mpmeter/mpmetertest"
 )
 
@@ -144,7 +145,7 @@ func TestCLIUsageAuditFaults(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		var out, errOut lockedBuffer
+		var out, errOut testbin.Buffer
 		done := make(chan error, 1)
 		env := func(k string) string { return r.env[k] }
 		go func() {

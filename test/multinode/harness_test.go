@@ -75,7 +75,7 @@ func openDB(t *testing.T, u *url.URL) *sql.DB {
 type node struct {
 	URL  string
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *testbin.Buffer
 }
 
 var endpointLine = regexp.MustCompile(`serving the AWS Marketplace Metering API at (http://\S+)`)
@@ -105,7 +105,7 @@ func startNode(t *testing.T, dbURL string, extra ...string) (*node, error) {
 	args := append([]string{"serve", "--demo", "--listen", "127.0.0.1:0", "--db", dbURL, "--log-level", "warn", "--key-encryption-key", "multinode"}, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = cleanEnv()
-	logs := &lockedBuffer{}
+	logs := &testbin.Buffer{}
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -157,23 +157,6 @@ func cleanEnv() []string {
 		}
 	}
 	return env
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // proxy stands between the nodes and PostgreSQL so a test can make the

@@ -53,7 +53,7 @@ const (
 type server struct {
 	URL, Admin, DB string
 	cmd            *exec.Cmd
-	logs           *lockedBuffer
+	logs           *testbin.Buffer
 	exited         chan struct{}
 	exitErr        error
 }
@@ -84,7 +84,7 @@ func start(t *testing.T, flags ...string) *server {
 		}
 	}
 	cmd.Env = env
-	logs := &lockedBuffer{}
+	logs := &testbin.Buffer{}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -262,29 +262,6 @@ func stallers(ctx context.Context, addr string, n int, head string, bodyLen int)
 		}()
 	}
 	return &wg
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // sigterm stops s gracefully and returns how long it took and its exit
