@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/service"
 )
 
 // rec is a usage record of the demo customer, metered now.
@@ -117,7 +118,7 @@ func TestBatchMeterUsageRejects(t *testing.T) {
 		{name: "timestamp in the future", code: mpmeter.CodeTimestampOutOfBounds,
 			in: func(f *fixture) *mpmeter.BatchMeterUsageInput {
 				r := rec(f, "users", 1)
-				r.Timestamp = ts(f.now.Add(15*time.Minute + time.Second)) // past service.DefaultFutureTolerance
+				r.Timestamp = ts(f.now.Add(service.DefaultFutureTolerance + time.Second))
 				return batch(saasProduct, r)
 			}},
 		{name: "allocations not summing to the quantity", code: mpmeter.CodeInvalidUsageAllocations,
