@@ -77,7 +77,32 @@ type TargetResult struct {
 	// writer it bounds what the audit log takes from the usage writes,
 	// measured within one run, so it holds however busy the machine is.
 	AuditWriteShare *float64 `json:"audit_write_share,omitempty"`
+	// Store is what the first node's database writer did over the run
+	// (warm-up included), from its metrics and the process's I/O counters.
+	Store *StoreStats `json:"store,omitempty"`
 }
+
+// StoreStats is the write side of one target's run: how the usage writes
+// were grouped, how busy the writer was, and how many bytes went to disk.
+type StoreStats struct {
+	Seconds       float64 `json:"seconds"`        // wall time the counters cover
+	Commits       float64 `json:"commits"`        // RecordUsage transactions (group commits on SQLite)
+	Records       float64 `json:"records"`        // records they carried
+	CommitSeconds float64 `json:"commit_seconds"` // their BEGIN-to-COMMIT time, summed
+	AuditSeconds  float64 `json:"audit_seconds"`  // audit batches' write time, summed
+	// WriteBytes is what the process had the kernel write to storage
+	// (/proc/self/io write_bytes: the WAL, checkpoints, the audit log);
+	// 0 where it cannot be read or the database is elsewhere (PostgreSQL).
+	WriteBytes float64 `json:"write_bytes,omitempty"`
+}
+
+// RecordsPerCommit is the mean group size.
+func (s *StoreStats) RecordsPerCommit() float64 { return s.Records / max(s.Commits, 1) }
+
+// WriterBusy is the share of the wall time the database writer spent in
+// write transactions (usage and audit). On SQLite, with one writer, near 1
+// means the writer is what bounds the run.
+func (s *StoreStats) WriterBusy() float64 { return (s.CommitSeconds + s.AuditSeconds) / max(s.Seconds, 1e-9) }
 
 // prepare returns what both RunSuite and RunGrowth start from: the
 // progress printer, the marketplace and its load plan.
@@ -153,7 +178,16 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 				return rep, err
 			}
 		}
+		before, began := storeCounters(ctx, t.Endpoint()), time.Now()
 		r, err := Run(ctx, l)
+		if after := storeCounters(ctx, t.Endpoint()); before != nil && after != nil && after.Commits > before.Commits {
+			res.Store = &StoreStats{Seconds: time.Since(began).Seconds(), Commits: after.Commits - before.Commits,
+				Records: after.Records - before.Records, CommitSeconds: after.CommitSeconds - before.CommitSeconds,
+				AuditSeconds: after.AuditSeconds - before.AuditSeconds}
+			if t.DBPath != "" && after.WriteBytes > 0 {
+				res.Store.WriteBytes = after.WriteBytes - before.WriteBytes
+			}
+		}
 		if stopProfile != nil {
 			if perr := stopProfile(); perr != nil && err == nil {
 				err = perr
@@ -181,6 +215,17 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 // auditWriteShare reads a server's metrics: audit batch write time over all
 // write time (nil when they cannot be read).
 func auditWriteShare(ctx context.Context, endpoint string) *float64 {
+	c := storeCounters(ctx, endpoint)
+	if c == nil || c.AuditSeconds+c.CommitSeconds == 0 {
+		return nil
+	}
+	share := c.AuditSeconds / (c.AuditSeconds + c.CommitSeconds)
+	return &share
+}
+
+// storeCounters reads a server's store metrics, and this process's bytes
+// written (nil when the metrics cannot be read). Seconds is left 0.
+func storeCounters(ctx context.Context, endpoint string) *StoreStats {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
 	if err != nil {
 		return nil
@@ -190,7 +235,7 @@ func auditWriteShare(ctx context.Context, endpoint string) *float64 {
 		return nil
 	}
 	defer resp.Body.Close()
-	var auditSum, commitSum float64
+	var c StoreStats
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
@@ -203,16 +248,35 @@ func auditWriteShare(ctx context.Context, endpoint string) *float64 {
 		}
 		switch name {
 		case "mpmeter_audit_store_write_seconds_sum":
-			auditSum = v
+			c.AuditSeconds = v
 		case "mpmeter_store_commit_seconds_sum":
-			commitSum = v
+			c.CommitSeconds = v
+		case "mpmeter_store_commit_seconds_count":
+			c.Commits = v
+		case "mpmeter_store_commit_records_sum":
+			c.Records = v
 		}
 	}
-	if auditSum+commitSum == 0 {
+	if sc.Err() != nil {
 		return nil
 	}
-	share := auditSum / (auditSum + commitSum)
-	return &share
+	c.WriteBytes = processWriteBytes()
+	return &c
+}
+
+// processWriteBytes is /proc/self/io's write_bytes (0 where there is none).
+func processWriteBytes() float64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // compare fills each result's VsCeiling.
@@ -290,11 +354,21 @@ func (s *SuiteReport) WriteText(w io.Writer) error {
 		}
 	}
 	for _, r := range s.Results {
+		if st := r.Store; st != nil {
+			fmt.Fprintf(&b, "\n%s: %s commits of %.1f records on average, the writer in a transaction %.0f%% of the time (usage %.0f%%, audit %.0f%%)",
+				r.Target, Num(st.Commits), st.RecordsPerCommit(), 100*st.WriterBusy(), 100*st.CommitSeconds/max(st.Seconds, 1e-9), 100*st.AuditSeconds/max(st.Seconds, 1e-9))
+			if st.WriteBytes > 0 {
+				fmt.Fprintf(&b, ", %.0f bytes written to storage per record", st.WriteBytes/max(st.Records, 1))
+			}
+			b.WriteString(".")
+		}
+	}
+	for _, r := range s.Results {
 		if r.AuditWriteShare != nil {
 			fmt.Fprintf(&b, "\n%s: audit batches held the database writer %.1f%% of its write time (mpmeter_audit_store_write_seconds / (that + mpmeter_store_commit_seconds)).", r.Target, 100**r.AuditWriteShare)
 		}
 	}
-	if bytes.Contains(b.Bytes(), []byte("audit batches held")) {
+	if bytes.Contains(b.Bytes(), []byte("audit batches held")) || bytes.Contains(b.Bytes(), []byte(" commits of ")) {
 		b.WriteString("\n")
 	}
 	_, err := w.Write(b.Bytes())

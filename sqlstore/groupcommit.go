@@ -40,7 +40,7 @@ type groupCommitter struct {
 
 type groupCall struct {
 	ctx  context.Context
-	recs []mpmeter.MeteringRecord
+	prep *preparedRecords
 	tok  *mpmeter.IdempotencyToken
 	out  []mpmeter.MeteringOutcome
 	err  error
@@ -62,8 +62,8 @@ func newGroupCommitter(s *Store) *groupCommitter {
 // submit queues a call and waits for the commit that answers it. Once the
 // committer has taken the call, submit waits for its outcome even if ctx
 // ends: the answer must say whether the records were stored.
-func (g *groupCommitter) submit(ctx context.Context, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error) {
-	c := &groupCall{ctx: ctx, recs: recs, tok: tok, done: make(chan struct{})}
+func (g *groupCommitter) submit(ctx context.Context, prep *preparedRecords, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error) {
+	c := &groupCall{ctx: ctx, prep: prep, tok: tok, done: make(chan struct{})}
 	g.closing.RLock()
 	if g.closed {
 		g.closing.RUnlock()
@@ -98,13 +98,13 @@ func (g *groupCommitter) run() {
 			}
 		}
 		group := []*groupCall{first}
-		n := len(first.recs)
+		n := len(first.prep.recs)
 	drain:
 		for n < maxGroupRecords {
 			select {
 			case c := <-g.queue:
 				group = append(group, c)
-				n += len(c.recs)
+				n += len(c.prep.recs)
 			default:
 				break drain
 			}
@@ -141,7 +141,7 @@ func (g *groupCommitter) commit(group []*groupCall) {
 			if _, err := w.stmt(wSavepoint).ExecContext(w.ctx); err != nil {
 				return err
 			}
-			out, err := recordUsageTx(w, c.recs, c.tok)
+			out, err := recordUsageTx(w, c.prep, c.tok)
 			if err != nil {
 				if _, rerr := w.stmt(wRollbackToSavepoint).ExecContext(w.ctx); rerr != nil {
 					return rerr
@@ -151,7 +151,7 @@ func (g *groupCommitter) commit(group []*groupCall) {
 				c.err = fmt.Errorf("sqlstore: RecordUsage: %w", err)
 			} else {
 				c.out = out
-				records += len(c.recs)
+				records += len(c.prep.recs)
 			}
 			if _, err := w.stmt(wReleaseSavepoint).ExecContext(w.ctx); err != nil {
 				return err

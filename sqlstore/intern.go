@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -81,81 +81,158 @@ func (d *dictionaries) publish(entries []interned) {
 	}
 }
 
-const (
-	partySelect = `SELECT id FROM usage_parties WHERE product_code = ? AND seller_account_id = ? AND customer_account_id = ?
-		AND customer_identifier = ? AND license_arn = ? AND workload_id = ?`
-	partyInsert = `INSERT INTO usage_parties (product_code, seller_account_id, customer_account_id, customer_identifier, license_arn, workload_id)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`
-	dimSelect    = `SELECT id FROM usage_dimensions WHERE name = ?`
-	dimInsert    = `INSERT INTO usage_dimensions (name) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
-	tplSelect    = `SELECT id FROM usage_dedup_templates WHERE template = ?`
-	tplInsert    = `INSERT INTO usage_dedup_templates (template) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
-	anchorSelect = `SELECT id FROM usage_dedup_anchors WHERE value = ?`
-	anchorInsert = `INSERT INTO usage_dedup_anchors (value) VALUES (?) ON CONFLICT DO NOTHING RETURNING id`
+// dictTable is one dictionary: its table and the key columns that are
+// unique together (each a TEXT).
+type dictTable struct {
+	table string
+	cols  []string
+}
+
+var (
+	partiesDict   = dictTable{"usage_parties", []string{"product_code", "seller_account_id", "customer_account_id", "customer_identifier", "license_arn", "workload_id"}}
+	dimensionDict = dictTable{"usage_dimensions", []string{"name"}}
+	templateDict  = dictTable{"usage_dedup_templates", []string{"template"}}
+	anchorDict    = dictTable{"usage_dedup_anchors", []string{"value"}}
 )
 
-// queryer is a transaction or a pool.
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+// dictChunk is how many keys one dictionary statement carries (at most 6
+// parameters each).
+const dictChunk = 64
+
+// dictQuerier runs dictionary queries: a write transaction or the read pool.
+type dictQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// lookupOrCreate finds the id of a dictionary row, creating the row when
-// create is set. Without create, a missing row is id 0. On PostgreSQL a
-// concurrent creator makes the INSERT wait and then do nothing; the SELECT
-// after it sees the committed row.
-func (s *Store) lookupOrCreate(ctx context.Context, q queryer, sel, ins string, create bool, args ...any) (int64, error) {
-	var id int64
-	if create {
-		// Writers miss the cache mostly for rows that are new (an
-		// agreement's first record), so INSERT first.
-		err := q.QueryRowContext(ctx, s.d.rebind(ins), args...).Scan(&id)
-		if !errors.Is(err, sql.ErrNoRows) {
-			return id, err
+// intern returns the ids of keys (sorted and distinct, each as many values
+// as d has columns), in keys' order. With create, the missing rows are
+// created: per chunk of keys one multi-row INSERT … ON CONFLICT DO NOTHING
+// RETURNING, then one SELECT for the keys that were there already. Without
+// create, one SELECT per chunk, and a missing row's id is 0.
+//
+// On PostgreSQL a concurrent creator of the same row makes the INSERT wait
+// and then skip it; the SELECT after it, a new statement under READ
+// COMMITTED, sees the committed row. Keys are inserted in sorted order, so
+// two transactions creating overlapping rows lock them in the same order.
+func (s *Store) intern(ctx context.Context, q dictQuerier, d dictTable, keys [][]string, create bool) ([]int64, error) {
+	ids := make([]int64, len(keys))
+	for start := 0; start < len(keys); start += dictChunk {
+		chunk := keys[start:min(start+dictChunk, len(keys))]
+		got := make(map[string]int64, len(chunk))
+		if create {
+			row := "(?" + strings.Repeat(", ?", len(d.cols)-1) + ")"
+			query := `INSERT INTO ` + d.table + ` (` + strings.Join(d.cols, ", ") + `) VALUES ` + row +
+				strings.Repeat(", "+row, len(chunk)-1) + ` ON CONFLICT DO NOTHING RETURNING id, ` + strings.Join(d.cols, ", ")
+			if err := s.scanDict(ctx, q, query, chunk, got); err != nil {
+				return nil, err
+			}
+		}
+		var rest [][]string
+		for _, k := range chunk {
+			if _, ok := got[dictKey(k)]; !ok {
+				rest = append(rest, k)
+			}
+		}
+		if len(rest) > 0 {
+			var where string
+			if len(d.cols) == 1 {
+				where = d.cols[0] + ` IN (?` + strings.Repeat(", ?", len(rest)-1) + `)`
+			} else {
+				term := "(" + strings.Join(d.cols, " = ? AND ") + " = ?)"
+				where = term + strings.Repeat(" OR "+term, len(rest)-1)
+			}
+			query := `SELECT id, ` + strings.Join(d.cols, ", ") + ` FROM ` + d.table + ` WHERE ` + where
+			if err := s.scanDict(ctx, q, query, rest, got); err != nil {
+				return nil, err
+			}
+		}
+		for n, k := range chunk {
+			id, ok := got[dictKey(k)]
+			if !ok && create {
+				return nil, fmt.Errorf("sqlstore: %s row %q neither inserted nor found", d.table, k)
+			}
+			ids[start+n] = id
 		}
 	}
-	err := q.QueryRowContext(ctx, s.d.rebind(sel), args...).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) && !create {
-		return 0, nil
-	}
-	return id, err
+	return ids, nil
 }
+
+// scanDict runs a dictionary query whose parameters are keys and whose rows
+// are (id, key columns...), adding them to got.
+func (s *Store) scanDict(ctx context.Context, q dictQuerier, query string, keys [][]string, got map[string]int64) error {
+	args := make([]any, 0, len(keys)*len(keys[0]))
+	for _, k := range keys {
+		for _, v := range k {
+			args = append(args, v)
+		}
+	}
+	rows, err := q.QueryContext(ctx, s.d.rebind(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	vals := make([]string, len(keys[0]))
+	dest := make([]any, 1+len(vals))
+	var id int64
+	dest[0] = &id
+	for i := range vals {
+		dest[1+i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		got[dictKey(vals)] = id
+	}
+	return rows.Err()
+}
+
+func dictKey(k []string) string { return strings.Join(k, "\x00") }
 
 // recordRefs are the dictionary ids of one record.
 type recordRefs struct {
 	party, dim, tpl, anchor int64
 }
 
-// resolveRefs finds (and with create, makes) the dictionary ids of recs[idx].
-// Missing rows are created in a fixed order (parties, dimensions,
-// templates, anchors, each sorted), so that PostgreSQL transactions creating
-// overlapping rows lock them in the same order. Created ids are appended to
-// *pending. Without create, a missing row leaves its id 0.
-func (s *Store) resolveRefs(ctx context.Context, q queryer, recs []recordInput, create bool, pending *[]interned) error {
+// resolveRefs fills in the dictionary ids of recs that are still 0: from
+// the cache, else from q, creating the rows when create is set (in a fixed
+// order: parties, dimensions, templates, anchors, each sorted; see intern).
+// The ids found or created in q are appended to *pending. Without create,
+// a missing row leaves its id 0.
+func (s *Store) resolveRefs(ctx context.Context, q dictQuerier, recs []recordInput, create bool, pending *[]interned) error {
 	var missP []party
 	var missD, missT, missA []string
 	s.dicts.mu.Lock()
 	for i := range recs {
 		r := &recs[i]
-		if id, ok := s.dicts.parties[r.party]; ok {
-			r.refs.party = id
-		} else {
-			missP = append(missP, r.party)
+		if r.refs.party == 0 {
+			if id, ok := s.dicts.parties[r.party]; ok {
+				r.refs.party = id
+			} else {
+				missP = append(missP, r.party)
+			}
 		}
-		if id, ok := s.dicts.dims[r.rec.Dimension]; ok {
-			r.refs.dim = id
-		} else {
-			missD = append(missD, r.rec.Dimension)
+		if r.refs.dim == 0 {
+			if id, ok := s.dicts.dims[r.rec.Dimension]; ok {
+				r.refs.dim = id
+			} else {
+				missD = append(missD, r.rec.Dimension)
+			}
 		}
 		if r.dedup != nil {
-			if id, ok := s.dicts.templates[r.dedup.template]; ok {
-				r.refs.tpl = id
-			} else {
-				missT = append(missT, r.dedup.template)
+			if r.refs.tpl == 0 {
+				if id, ok := s.dicts.templates[r.dedup.template]; ok {
+					r.refs.tpl = id
+				} else {
+					missT = append(missT, r.dedup.template)
+				}
 			}
-			if id, ok := s.dicts.anchors[r.dedup.anchor]; ok {
-				r.refs.anchor = id
-			} else {
-				missA = append(missA, r.dedup.anchor)
+			if r.refs.anchor == 0 {
+				if id, ok := s.dicts.anchors[r.dedup.anchor]; ok {
+					r.refs.anchor = id
+				} else {
+					missA = append(missA, r.dedup.anchor)
+				}
 			}
 		}
 	}
@@ -165,69 +242,66 @@ func (s *Store) resolveRefs(ctx context.Context, q queryer, recs []recordInput, 
 	}
 	slices.SortFunc(missP, compareParty)
 	missP = slices.Compact(missP)
-	slices.Sort(missD)
-	missD = slices.Compact(missD)
-	slices.Sort(missT)
-	missT = slices.Compact(missT)
-	slices.Sort(missA)
-	missA = slices.Compact(missA)
-	pids := make(map[party]int64, len(missP))
-	for _, p := range missP {
-		id, err := s.lookupOrCreate(ctx, q, partySelect, partyInsert, create, p.product, p.seller, p.account, p.identifier, p.license, p.workload)
-		if err != nil {
-			return err
-		}
-		pids[p] = id
-		if id != 0 && pending != nil {
-			*pending = append(*pending, interned{p: &p, id: id})
+	pkeys := make([][]string, len(missP))
+	for n, p := range missP {
+		pkeys[n] = []string{p.product, p.seller, p.account, p.identifier, p.license, p.workload}
+	}
+	pids, err := s.intern(ctx, q, partiesDict, pkeys, create)
+	if err != nil {
+		return err
+	}
+	byParty := make(map[party]int64, len(missP))
+	for n, p := range missP {
+		byParty[p] = pids[n]
+		if pids[n] != 0 && pending != nil {
+			*pending = append(*pending, interned{p: &missP[n], id: pids[n]})
 		}
 	}
-	dids := make(map[string]int64, len(missD))
-	for _, n := range missD {
-		id, err := s.lookupOrCreate(ctx, q, dimSelect, dimInsert, create, n)
+	internNames := func(d dictTable, names []string, mk func(string, int64) interned) (map[string]int64, error) {
+		slices.Sort(names)
+		names = slices.Compact(names)
+		keys := make([][]string, len(names))
+		for n, v := range names {
+			keys[n] = []string{v}
+		}
+		ids, err := s.intern(ctx, q, d, keys, create)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		dids[n] = id
-		if id != 0 && pending != nil {
-			*pending = append(*pending, interned{dim: n, id: id})
+		m := make(map[string]int64, len(names))
+		for n, v := range names {
+			m[v] = ids[n]
+			if ids[n] != 0 && pending != nil {
+				*pending = append(*pending, mk(v, ids[n]))
+			}
 		}
+		return m, nil
 	}
-	tids := make(map[string]int64, len(missT))
-	for _, t := range missT {
-		id, err := s.lookupOrCreate(ctx, q, tplSelect, tplInsert, create, t)
-		if err != nil {
-			return err
-		}
-		tids[t] = id
-		if id != 0 && pending != nil {
-			*pending = append(*pending, interned{tpl: t, id: id})
-		}
+	dids, err := internNames(dimensionDict, missD, func(v string, id int64) interned { return interned{dim: v, id: id} })
+	if err != nil {
+		return err
 	}
-	aids := make(map[string]int64, len(missA))
-	for _, a := range missA {
-		id, err := s.lookupOrCreate(ctx, q, anchorSelect, anchorInsert, create, a)
-		if err != nil {
-			return err
-		}
-		aids[a] = id
-		if id != 0 && pending != nil {
-			*pending = append(*pending, interned{anchor: a, isAnchor: true, id: id})
-		}
+	tids, err := internNames(templateDict, missT, func(v string, id int64) interned { return interned{tpl: v, id: id} })
+	if err != nil {
+		return err
+	}
+	aids, err := internNames(anchorDict, missA, func(v string, id int64) interned { return interned{anchor: v, isAnchor: true, id: id} })
+	if err != nil {
+		return err
 	}
 	for i := range recs {
 		r := &recs[i]
-		if r.dedup != nil && r.refs.anchor == 0 {
-			r.refs.anchor = aids[r.dedup.anchor]
-		}
 		if r.refs.party == 0 {
-			r.refs.party = pids[r.party]
+			r.refs.party = byParty[r.party]
 		}
 		if r.refs.dim == 0 {
 			r.refs.dim = dids[r.rec.Dimension]
 		}
 		if r.dedup != nil && r.refs.tpl == 0 {
 			r.refs.tpl = tids[r.dedup.template]
+		}
+		if r.dedup != nil && r.refs.anchor == 0 {
+			r.refs.anchor = aids[r.dedup.anchor]
 		}
 	}
 	return nil

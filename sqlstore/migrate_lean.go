@@ -81,10 +81,11 @@ func migrateLeanRecords(ctx context.Context, tx *sql.Tx, d *dialect) error {
 func copyLeanRecords(ctx context.Context, tx *sql.Tx, s *Store, recs []mpmeter.MeteringRecord) error {
 	ins := make([]recordInput, len(recs))
 	for i := range recs {
-		if _, err := kindCode(recs[i].Kind); err != nil {
-			return fmt.Errorf("record %q: %w", recs[i].MeteringRecordID, err)
+		in, err := newRecordInput(&recs[i])
+		if err != nil {
+			return err
 		}
-		ins[i] = newRecordInput(&recs[i])
+		ins[i] = in
 	}
 	var pending []interned
 	if err := s.resolveRefs(ctx, tx, ins, true, &pending); err != nil {
@@ -95,22 +96,7 @@ func copyLeanRecords(ctx context.Context, tx *sql.Tx, s *Store, recs []mpmeter.M
 		chunk := ins[start:min(start+insertChunk, len(ins))]
 		args := make([]any, 0, len(chunk)*recordFields)
 		for i := range chunk {
-			in := &chunk[i]
-			r := in.rec
-			allocs, err := encodeAllocations(r.Allocations)
-			if err != nil {
-				return err
-			}
-			kind, _ := kindCode(r.Kind)
-			var format, hour, anchor, digest, tpl any
-			if in.text {
-				format = 1
-			}
-			if in.dedup != nil {
-				hour, anchor, digest, tpl = in.dedup.hour, in.refs.anchor, in.dedup.digest, in.refs.tpl
-			}
-			args = append(args, ms(r.Timestamp), in.key, format, kind, in.refs.party, in.refs.dim,
-				r.Quantity, allocs, hour, anchor, digest, tpl, compactFingerprint(r.Fingerprint, r.Quantity), ms(r.CreatedAt))
+			args = chunk[i].appendArgs(args)
 		}
 		row := "(?" + strings.Repeat(", ?", recordFields-1) + ")"
 		q := `INSERT INTO usage_records (` + recordColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(chunk)-1)

@@ -32,14 +32,18 @@ func (s *Store) RecordUsage(ctx context.Context, recs []mpmeter.MeteringRecord, 
 		}
 		return []mpmeter.MeteringOutcome{}, nil
 	}
+	prep, err := s.prepareRecords(ctx, s.rdb, recs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: RecordUsage: %w", err)
+	}
 	if s.group != nil {
-		return s.group.submit(ctx, recs, tok)
+		return s.group.submit(ctx, prep, tok)
 	}
 	start := time.Now()
 	var out []mpmeter.MeteringOutcome
-	err := s.write(ctx, "RecordUsage", func(w *txn) error {
+	err = s.write(ctx, "RecordUsage", func(w *txn) error {
 		var err error
-		out, err = recordUsageTx(w, recs, tok)
+		out, err = recordUsageTx(w, prep, tok)
 		return err
 	})
 	if err != nil {
@@ -76,10 +80,11 @@ func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, to
 		}
 	}
 	if rec.DedupKey != "" {
-		if _, err := kindCode(rec.Kind); err != nil {
+		one, err := newRecordInput(&rec)
+		if err != nil {
 			return mpmeter.MeteringOutcome{}, fmt.Errorf("sqlstore: PreviewUsage: %w", err)
 		}
-		in := []recordInput{newRecordInput(&rec)}
+		in := []recordInput{one}
 		if err := s.resolveRefs(ctx, s.rdb, in, false, nil); err != nil {
 			return mpmeter.MeteringOutcome{}, readErr(ctx, err, "record with dedup key %q", rec.DedupKey)
 		}
@@ -120,10 +125,10 @@ func (s *Store) PreviewUsage(ctx context.Context, rec mpmeter.MeteringRecord, to
 //   - Two calls with the same new token: both find no token; the second's
 //     upsert waits for the first, finds an unexpired token, affects no row,
 //     and the call is retried from the start, where it finds the token.
-func recordUsageTx(w *txn, recs []mpmeter.MeteringRecord, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error) {
+func recordUsageTx(w *txn, p *preparedRecords, tok *mpmeter.IdempotencyToken) ([]mpmeter.MeteringOutcome, error) {
 	var now int64
 	if tok != nil {
-		now = ms(recs[0].CreatedAt)
+		now = ms(p.recs[0].CreatedAt)
 		var fp, id string
 		var expires int64
 		err := w.stmt(wGetToken).QueryRowContext(w.ctx, tok.Scope, tok.Token).Scan(&fp, &id, &expires)
@@ -148,7 +153,7 @@ func recordUsageTx(w *txn, recs []mpmeter.MeteringRecord, tok *mpmeter.Idempoten
 		}
 	}
 
-	out, err := insertRecords(w, recs)
+	out, err := insertRecords(w, p)
 	if err != nil {
 		return nil, err
 	}
@@ -168,49 +173,94 @@ func recordUsageTx(w *txn, recs []mpmeter.MeteringRecord, tok *mpmeter.Idempoten
 	return out, nil
 }
 
-// recordInput is one record on its way into usage_records.
+// recordInput is one record on its way into usage_records: its stored
+// columns, computed once, before the write transaction.
 type recordInput struct {
-	rec   *mpmeter.MeteringRecord
-	key   []byte // stored record id
-	text  bool   // key is the id's text
-	party party
-	dedup *dedupParts // nil: no dedup key
-	refs  recordRefs
+	rec    *mpmeter.MeteringRecord
+	key    []byte // stored record id
+	text   bool   // key is the id's text
+	kind   int64
+	allocs any // encodeAllocations
+	fp     any // compactFingerprint
+	party  party
+	dedup  *dedupParts // nil: no dedup key
+	refs   recordRefs
 }
 
-func newRecordInput(r *mpmeter.MeteringRecord) recordInput {
-	in := recordInput{rec: r, party: party{r.ProductCode, r.SellerAccountID, r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.WorkloadID}}
+func newRecordInput(r *mpmeter.MeteringRecord) (recordInput, error) {
+	kind, err := kindCode(r.Kind)
+	if err != nil {
+		return recordInput{}, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
+	}
+	allocs, err := encodeAllocations(r.Allocations)
+	if err != nil {
+		return recordInput{}, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
+	}
+	in := recordInput{rec: r, kind: kind, allocs: allocs, fp: compactFingerprint(r.Fingerprint, r.Quantity),
+		party: party{r.ProductCode, r.SellerAccountID, r.CustomerAccountID, r.CustomerIdentifier, r.LicenseArn, r.WorkloadID}}
 	in.key, in.text = recordKey(r.MeteringRecordID)
 	if r.DedupKey != "" {
 		p := splitDedupKey(r)
 		in.dedup = &p
 	}
-	return in
+	return in, nil
+}
+
+// appendArgs appends in's usage_records columns, in recordColumns' order.
+func (in *recordInput) appendArgs(args []any) []any {
+	r := in.rec
+	var format, hour, anchor, digest, tpl any
+	if in.text {
+		format = 1
+	}
+	if in.dedup != nil {
+		hour, anchor, digest, tpl = in.dedup.hour, in.refs.anchor, in.dedup.digest, in.refs.tpl
+	}
+	return append(args, ms(r.Timestamp), in.key, format, in.kind, in.refs.party, in.refs.dim,
+		r.Quantity, in.allocs, hour, anchor, digest, tpl, in.fp, ms(r.CreatedAt))
 }
 
 // slotOf names a record's dedup slot in maps.
 func slotOf(p *dedupParts) string { return strconv.FormatInt(p.hour, 10) + "/" + string(p.digest) }
 
-// insertRecords inserts recs, skipping those whose DedupKey is taken, and
-// returns their outcomes in recs' order.
-func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOutcome, error) {
-	out := make([]mpmeter.MeteringOutcome, len(recs))
-	ins := make([]recordInput, len(recs))
+// preparedRecords is one RecordUsage call made ready for its write
+// transaction. Everything that does not need the transaction — validating
+// kinds, encoding ids, keys and allocations, the key order, repeats within
+// the call, and the dictionary ids already committed (from the cache, else
+// one read on the read pool) — is done by the caller's goroutine before it
+// queues. SQLite has one writer and it bounds BatchMeterUsage, so the writer
+// is left the INSERT and the dictionary rows that do not exist yet.
+type preparedRecords struct {
+	recs []mpmeter.MeteringRecord
+	ins  []recordInput // one per record, in recs' order
+	// first[i] is the index of the record that stands for recs[i]: itself,
+	// or the earlier record in this call with the same key.
+	first []int
+	// unique are the records that stand for themselves, in key order (see
+	// recordUsageTx).
+	unique []int
+}
+
+// prepareRecords computes recs' stored form; see preparedRecords. q reads
+// the committed dictionary rows the cache does not hold (the read pool).
+func (s *Store) prepareRecords(ctx context.Context, q dictQuerier, recs []mpmeter.MeteringRecord) (*preparedRecords, error) {
+	p := &preparedRecords{recs: recs, ins: make([]recordInput, len(recs)), first: make([]int, len(recs))}
 	for i := range recs {
-		if _, err := kindCode(recs[i].Kind); err != nil {
-			return nil, fmt.Errorf("record %q: %w", recs[i].MeteringRecordID, err)
+		in, err := newRecordInput(&recs[i])
+		if err != nil {
+			return nil, err
 		}
-		ins[i] = newRecordInput(&recs[i])
+		p.ins[i] = in
 	}
-	// Key order: see recordUsageTx. The sort is stable, so of records
-	// sharing a key the first in recs comes first and is the one stored.
+	// Key order. The sort is stable, so of records sharing a key the first
+	// in recs comes first and is the one stored.
 	order := make([]int, len(recs))
 	for i := range order {
 		order[i] = i
 	}
 	if len(recs) > 1 {
 		slices.SortStableFunc(order, func(a, b int) int {
-			da, db := ins[a].dedup, ins[b].dedup
+			da, db := p.ins[a].dedup, p.ins[b].dedup
 			switch {
 			case da == nil && db == nil:
 				return 0
@@ -222,57 +272,63 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 			return cmp.Or(cmp.Compare(da.hour, db.hour), bytes.Compare(da.digest, db.digest))
 		})
 	}
-	// first[i] is the index of the record that stands for recs[i]: itself,
-	// or the earlier record in this call with the same key.
-	first := make([]int, len(recs))
-	unique := make([]int, 0, len(recs))
+	p.unique = make([]int, 0, len(recs))
 	prev := -1 // the last record handled that has a DedupKey
 	for _, i := range order {
-		d := ins[i].dedup
-		if d != nil && prev >= 0 && ins[prev].dedup.hour == d.hour && bytes.Equal(ins[prev].dedup.digest, d.digest) {
-			first[i] = prev
+		d := p.ins[i].dedup
+		if d != nil && prev >= 0 && p.ins[prev].dedup.hour == d.hour && bytes.Equal(p.ins[prev].dedup.digest, d.digest) {
+			p.first[i] = prev
 			continue
 		}
-		first[i] = i
-		unique = append(unique, i)
+		p.first[i] = i
+		p.unique = append(p.unique, i)
 		if d != nil {
 			prev = i
 		}
 	}
-	uniq := make([]recordInput, len(unique))
-	for n, i := range unique {
-		uniq[n] = ins[i]
+	uniq := p.uniqueInputs()
+	var found []interned
+	if err := s.resolveRefs(ctx, q, uniq, false, &found); err != nil {
+		return nil, readErr(ctx, err, "dictionary ids")
 	}
+	s.dicts.publish(found) // read from committed rows: good for good
+	for n, i := range p.unique {
+		p.ins[i].refs = uniq[n].refs
+	}
+	return p, nil
+}
+
+// uniqueInputs copies the inputs of p's unique records, so that a
+// transaction can fill in the ids it creates without touching p: a
+// transaction that rolls back and is run again must start from the ids
+// that are committed.
+func (p *preparedRecords) uniqueInputs() []recordInput {
+	uniq := make([]recordInput, len(p.unique))
+	for n, i := range p.unique {
+		uniq[n] = p.ins[i]
+	}
+	return uniq
+}
+
+// insertRecords inserts p's records, skipping those whose DedupKey is
+// taken, and returns their outcomes in recs' order.
+func insertRecords(w *txn, p *preparedRecords) ([]mpmeter.MeteringOutcome, error) {
+	recs := p.recs
+	out := make([]mpmeter.MeteringOutcome, len(recs))
+	uniq := p.uniqueInputs()
 	if err := w.s.resolveRefs(w.ctx, w.tx, uniq, true, &w.pending); err != nil {
 		return nil, err
-	}
-	for n, i := range unique {
-		ins[i].refs = uniq[n].refs
 	}
 
 	// One INSERT per chunk of rows; RETURNING names the rows it inserted,
 	// the others found their key taken.
-	inserted := make(map[string]bool, len(unique))
-	for start := 0; start < len(unique); start += insertChunk {
-		chunk := unique[start:min(start+insertChunk, len(unique))]
-		args := make([]any, 0, len(chunk)*recordFields)
-		for _, i := range chunk {
-			in := &ins[i]
-			r := in.rec
-			allocs, err := encodeAllocations(r.Allocations)
-			if err != nil {
-				return nil, fmt.Errorf("record %q: %w", r.MeteringRecordID, err)
-			}
-			kind, _ := kindCode(r.Kind)
-			var format, hour, anchor, digest, tpl any
-			if in.text {
-				format = 1
-			}
-			if in.dedup != nil {
-				hour, anchor, digest, tpl = in.dedup.hour, in.refs.anchor, in.dedup.digest, in.refs.tpl
-			}
-			args = append(args, ms(r.Timestamp), in.key, format, kind, in.refs.party, in.refs.dim,
-				r.Quantity, allocs, hour, anchor, digest, tpl, compactFingerprint(r.Fingerprint, r.Quantity), ms(r.CreatedAt))
+	inserted := make(map[string]bool, len(uniq))
+	args := make([]any, 0, min(len(uniq), insertChunk)*recordFields)
+	for start := 0; start < len(uniq); start += insertChunk {
+		chunk := uniq[start:min(start+insertChunk, len(uniq))]
+		args = args[:0]
+		for n := range chunk {
+			args = chunk[n].appendArgs(args)
 		}
 		stmt, err := w.insertStmt(len(chunk))
 		if err != nil {
@@ -299,41 +355,41 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 	}
 
 	// The records whose key was taken: read what is stored under it.
-	var taken []int
-	for _, i := range unique {
-		r := &recs[i]
+	var taken []int // indexes into uniq
+	for n := range uniq {
+		in := &uniq[n]
 		switch {
-		case inserted[string(ins[i].key)]:
-			out[i] = mpmeter.MeteringOutcome{Created: true, Record: normalize(*r)}
-		case ins[i].dedup == nil:
-			return nil, fmt.Errorf("record %q without a dedup key was not inserted", r.MeteringRecordID)
+		case inserted[string(in.key)]:
+			out[p.unique[n]] = mpmeter.MeteringOutcome{Created: true, Record: normalize(*in.rec)}
+		case in.dedup == nil:
+			return nil, fmt.Errorf("record %q without a dedup key was not inserted", in.rec.MeteringRecordID)
 		default:
-			taken = append(taken, i)
+			taken = append(taken, n)
 		}
 	}
 	if len(taken) > 0 {
 		parts := make([]*dedupParts, len(taken))
 		anchors := make([]int64, len(taken))
-		for n, i := range taken {
-			parts[n], anchors[n] = ins[i].dedup, ins[i].refs.anchor
+		for k, n := range taken {
+			parts[k], anchors[k] = uniq[n].dedup, uniq[n].refs.anchor
 		}
 		stored, err := recordsBySlot(w.ctx, w.tx, w.s.d, parts, anchors)
 		if err != nil {
 			return nil, err
 		}
-		for _, i := range taken {
-			rec, ok := stored[slotOf(ins[i].dedup)]
+		for _, n := range taken {
+			rec, ok := stored[slotOf(uniq[n].dedup)]
 			if !ok {
-				return nil, fmt.Errorf("record with dedup key %q: not inserted and not found", recs[i].DedupKey)
+				return nil, fmt.Errorf("record with dedup key %q: not inserted and not found", uniq[n].rec.DedupKey)
 			}
-			out[i] = mpmeter.MeteringOutcome{Created: false, Record: rec}
+			out[p.unique[n]] = mpmeter.MeteringOutcome{Created: false, Record: rec}
 		}
 	}
 	// Same key as a record earlier in this call: its outcome's Record is
 	// what is stored under the key, whether it was stored now or before.
 	for i := range recs {
-		if first[i] != i {
-			out[i] = mpmeter.MeteringOutcome{Created: false, Record: out[first[i]].Record}
+		if p.first[i] != i {
+			out[i] = mpmeter.MeteringOutcome{Created: false, Record: out[p.first[i]].Record}
 		}
 	}
 	return out, nil
