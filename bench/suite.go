@@ -102,7 +102,9 @@ func (s *StoreStats) RecordsPerCommit() float64 { return s.Records / max(s.Commi
 // WriterBusy is the share of the wall time the database writer spent in
 // write transactions (usage and audit). On SQLite, with one writer, near 1
 // means the writer is what bounds the run.
-func (s *StoreStats) WriterBusy() float64 { return (s.CommitSeconds + s.AuditSeconds) / max(s.Seconds, 1e-9) }
+func (s *StoreStats) WriterBusy() float64 {
+	return (s.CommitSeconds + s.AuditSeconds) / max(s.Seconds, 1e-9)
+}
 
 // prepare returns what both RunSuite and RunGrowth start from: the
 // progress printer, the marketplace and its load plan.
