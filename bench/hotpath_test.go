@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -280,23 +279,4 @@ func BenchmarkSubscriptionsByCustomers(b *testing.B) {
 			}
 		})
 	}
-}
-
-// procIO reads a counter of /proc/self/io (bytes this process caused to be
-// written to storage, write system calls), or -1.
-func procIO(field string) int64 {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+": "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
 }

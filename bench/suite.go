@@ -262,23 +262,28 @@ func storeCounters(ctx context.Context, endpoint string) *StoreStats {
 	if sc.Err() != nil {
 		return nil
 	}
-	c.WriteBytes = processWriteBytes()
+	c.WriteBytes = float64(max(procIO("write_bytes"), 0))
 	return &c
 }
 
-// processWriteBytes is /proc/self/io's write_bytes (0 where there is none).
-func processWriteBytes() float64 {
+// procIO is a field of /proc/self/io (-1 where there is none): write_bytes
+// is what the process had the kernel send to storage, syscw its write
+// calls.
+func procIO(field string) int64 {
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {
-		return 0
+		return -1
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
-			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if v, ok := strings.CutPrefix(line, field+": "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
 			return n
 		}
 	}
-	return 0
+	return -1
 }
 
 // compare fills each result's VsCeiling.

@@ -111,7 +111,9 @@ var postgresDialect = &dialect{
 // record id: two concurrent calls with the very same record (same id, same
 // DedupKey) can race past ON CONFLICT's check of the dedup key and collide
 // on the id instead; run again, the loser finds the winner's dedup key and
-// deduplicates. A second id collision is a real duplicate id.
+// deduplicates. A second id collision is a real duplicate id. (The record
+// id is in the primary key and in usage_records_id; either may be where
+// the race shows.)
 func postgresRetryable(err error, attempt int) bool {
 	if errors.Is(err, errRetry) {
 		return attempt < maxAttempts
@@ -124,7 +126,16 @@ func postgresRetryable(err error, attempt int) bool {
 	case "40001", "40P01": // serialization_failure, deadlock_detected
 		return attempt < maxAttempts
 	case "23505": // unique_violation
-		return pe.ConstraintName == "usage_records_pkey" && attempt == 1
+		switch pe.ConstraintName {
+		case "usage_records_pkey", "usage_records_id":
+			return attempt == 1
+		case "registration_tokens_id":
+			// The id is derived from the token: two transactions putting
+			// the same new token (nodes applying one seed at once) can race
+			// past ON CONFLICT (token) and collide here instead; run again,
+			// the loser updates the winner's row.
+			return attempt < maxAttempts
+		}
 	}
 	return false
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mpmeter/mpmeter/sqlstore"
 )
@@ -31,7 +32,11 @@ func TestTakeToken(t *testing.T) {
 				t.Fatalf("another region shares the bucket: %v %v", granted, err)
 			}
 			// A fast rate refills: after the empty bucket, the next take a
-			// moment later at 10^9 tokens a second is granted.
+			// moment later at 10^9 tokens a second is granted. The
+			// database's clock has millisecond steps, and two statements
+			// can run within one on a fast machine (no time passes, nothing
+			// refills): wait for the clock to step first.
+			time.Sleep(3 * time.Millisecond)
 			if granted, _, err := s.TakeToken(ctx, "a|us-east-1|MeterUsage", 1e9, 3); err != nil || !granted {
 				t.Fatalf("refill: %v %v", granted, err)
 			}
