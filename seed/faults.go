@@ -76,7 +76,12 @@ func (f Fault) rule() (mpmeter.FaultRule, error) {
 		r.ID = "seed-" + hex.EncodeToString(sum[:6])
 	}
 	if err := mpmeter.CheckFaultRule(r); err != nil {
-		errs = append(errs, errors.Unwrap(err))
+		// It wraps ErrInvalidFaultRule and the problems (joined), the
+		// second of two: errors.Unwrap, which takes one, would give nil.
+		if w, ok := err.(interface{ Unwrap() []error }); ok && len(w.Unwrap()) == 2 {
+			err = w.Unwrap()[1]
+		}
+		errs = append(errs, err)
 	}
 	return r, errors.Join(errs...)
 }
