@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mpmeter/mpmeter"
@@ -16,6 +17,7 @@ type Source interface {
 	RegistrationTokens(ctx context.Context, p mpmeter.Page) ([]mpmeter.RegistrationToken, error)
 	Entitlements(ctx context.Context, f mpmeter.EntitlementFilter) ([]mpmeter.Entitlement, error)
 	FaultRules(ctx context.Context) ([]mpmeter.FaultRule, error)
+	FaultRule(ctx context.Context, id string) (mpmeter.FaultRule, error)
 }
 
 // NotificationSource is what Export reads of where notifications go, when
@@ -113,7 +115,20 @@ func Export(ctx context.Context, src Source) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seed: export fault rules: %w", err)
 	}
-	for _, r := range rules {
+	for _, listed := range rules {
+		r := listed
+		if r.Count > 0 {
+			// The list may be a cache's (storecache's, up to its TTL
+			// old), and a count is spent by every call it faults: the
+			// rule's own read is the database's.
+			r, err = src.FaultRule(ctx, listed.ID)
+			if errors.Is(err, mpmeter.ErrNotFound) {
+				continue // deleted since
+			}
+			if err != nil {
+				return nil, fmt.Errorf("seed: export fault rule %s: %w", listed.ID, err)
+			}
+		}
 		f.Faults = append(f.Faults, exportFault(r))
 	}
 	if ns, ok := src.(NotificationSource); ok {

@@ -84,12 +84,19 @@ func ReadConfigured(ctx context.Context, st mpmeter.Store) (Configured, error) {
 			c.Entitlements = append(c.Entitlements, e)
 		}
 	}
-	if c.FaultRules, err = st.FaultRules(ctx); err != nil {
+	rules, err := st.FaultRules(ctx) // a cache's slice, maybe: not to be modified
+	if err != nil {
 		return c, fmt.Errorf("fault rules: %w", err)
 	}
-	for i := range c.FaultRules {
-		r := &c.FaultRules[i]
+	for _, listed := range rules {
+		// A cached list (storecache) may hold an older remaining count;
+		// the rule's own read is the database's.
+		r, err := st.FaultRule(ctx, listed.ID)
+		if err != nil {
+			return c, fmt.Errorf("fault rule %s: %w", listed.ID, err)
+		}
 		r.CreatedAt, r.ExpiresAt = time.Time{}, utc(r.ExpiresAt)
+		c.FaultRules = append(c.FaultRules, r)
 	}
 	ns, ok := st.(mpmeter.NotificationStore)
 	if !ok {
