@@ -217,3 +217,31 @@ func testExportSeedRoundTrip(t *testing.T, postgres bool) {
 		t.Errorf("the confirmed endpoint got %d SubscriptionConfirmations, want 1 (from the first server only)", n)
 	}
 }
+
+// SNS subscriptions and EventBridge targets are checked by the seed file's
+// rules (seed.CheckSNSSubscription, seed.CheckEndpointURL): the same
+// messages, and a refused one stores nothing.
+func TestNotificationEndpointsCheckedAsInTheSeed(t *testing.T) {
+	srv := newServer(t)
+	for _, tc := range []struct{ path, body, want string }{
+		{"/admin/v1/sns-subscriptions", `{"product_code": "exampleprod1", "topic": "subscription", "protocol": "https", "endpoint": "http://127.0.0.1:9/sns"}`,
+			`endpoint \"http://127.0.0.1:9/sns\" is not an https:// URL`},
+		{"/admin/v1/sns-subscriptions", `{"product_code": "exampleprod1", "topic": "subscription", "protocol": "http", "endpoint": "/sns"}`,
+			`\"/sns\" is not an absolute http:// or https:// URL`},
+		{"/admin/v1/eventbridge-targets", `{"account_id": "111122223333", "endpoint": "ftp://127.0.0.1/events"}`,
+			`\"ftp://127.0.0.1/events\" is not an absolute http:// or https:// URL`},
+	} {
+		st, b := call(t, srv.URL, token, http.MethodPost, tc.path, tc.body, nil)
+		wantError(t, st, b, http.StatusBadRequest, "validation_failed")
+		if !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s %s: %s, want it to say %s", tc.path, tc.body, b, tc.want)
+		}
+	}
+	var subs admin.List[admin.SNSSubscription]
+	must(t, srv, http.StatusOK, http.MethodGet, "/admin/v1/sns-subscriptions", nil, &subs)
+	var targets admin.List[admin.EventBridgeTarget]
+	must(t, srv, http.StatusOK, http.MethodGet, "/admin/v1/eventbridge-targets", nil, &targets)
+	if len(subs.Items)+len(targets.Items) != 0 {
+		t.Errorf("refused endpoints were stored: %+v %+v", subs.Items, targets.Items)
+	}
+}
