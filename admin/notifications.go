@@ -9,6 +9,7 @@ import (
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/notify"
+	"github.com/mpmeter/mpmeter/seed"
 )
 
 // Notifications is the buyer journey's side of the admin API
@@ -206,6 +207,9 @@ func (a *API) registerNotifications(api huma.API) {
 	huma.Register(api, created(op("create-sns-subscription", http.MethodPost, "/sns-subscriptions", "Subscribe an HTTP(S) endpoint to a product's SNS topic (it is sent a SubscriptionConfirmation)", "notifications")),
 		func(ctx context.Context, in *snsIn) (*struct{ Body SNSSubscription }, error) {
 			b := in.Body
+			if err := invalidAll("SNS subscription", seed.CheckSNSSubscription(b.Topic, b.Protocol, b.Endpoint)); err != nil {
+				return nil, err
+			}
 			if err := a.mustExist(ctx, "product", b.ProductCode, func() error { _, err := a.cfg.Store.Product(ctx, b.ProductCode); return err }); err != nil {
 				return nil, err
 			}
@@ -257,6 +261,9 @@ func (a *API) registerNotifications(api huma.API) {
 	huma.Register(api, created(op("create-eventbridge-target", http.MethodPost, "/eventbridge-targets", "Send a seller's aws.agreement-marketplace events to an HTTP(S) endpoint", "notifications")),
 		func(ctx context.Context, in *targetIn) (*struct{ Body EventBridgeTarget }, error) {
 			b := in.Body
+			if err := invalidAll("EventBridge target", seed.CheckEndpointURL(b.Endpoint)); err != nil {
+				return nil, err
+			}
 			if err := a.mustExist(ctx, "account", b.AccountID, func() error { _, err := a.cfg.Store.Account(ctx, b.AccountID); return err }); err != nil {
 				return nil, err
 			}

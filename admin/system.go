@@ -142,7 +142,14 @@ func (a *API) registerSystem(api huma.API) {
 	o := op("export-seed", http.MethodGet, "/seed", "The marketplace as a seed file (YAML) that --seed applies back", "seed")
 	o.Responses = map[string]*huma.Response{"200": {Description: "A seed file, secrets included.", Content: map[string]*huma.MediaType{"application/yaml": {}}}}
 	huma.Register(api, o, func(ctx context.Context, _ *struct{}) (*seedOutput, error) {
-		f, err := seed.Export(ctx, a.cfg.Store)
+		var src seed.Source = a.cfg.Store
+		if a.cfg.NotificationStore == nil {
+			// A server that sends no notifications applies no SNS
+			// subscriptions or EventBridge targets from a seed, and its
+			// store may keep none to list.
+			src = struct{ seed.Source }{a.cfg.Store}
+		}
+		f, err := seed.Export(ctx, src)
 		if err != nil {
 			return nil, a.storeErr(ctx, "marketplace", err)
 		}

@@ -11,7 +11,8 @@
 //
 // The server uses the built-in demo marketplace (see the seed package and
 // the constants below) unless WithSeed says otherwise, a SQLite database in
-// t.TempDir(), and a Clock the test can move.
+// t.TempDir() unless WithDSN says otherwise (PostgresDSN makes a PostgreSQL
+// one), and a Clock the test can move.
 package mpmetertest
 
 import (
@@ -28,6 +29,7 @@ import (
 
 	"github.com/mpmeter/mpmeter"
 	"github.com/mpmeter/mpmeter/audit"
+	"github.com/mpmeter/mpmeter/internal/pgadmin"
 	"github.com/mpmeter/mpmeter/metrics"
 	"github.com/mpmeter/mpmeter/seal"
 	"github.com/mpmeter/mpmeter/seed"
@@ -142,12 +144,13 @@ type Server struct {
 	Region string
 	// Clock is the service clock; moving it never breaks signatures.
 	Clock *Clock
-	// DB is the SQLite file.
+	// DB is the database: the SQLite file, or WithDSN's.
 	DB string
 }
 
 type options struct {
 	seed   *seed.File
+	dsn    string
 	config func(*server.Config)
 }
 
@@ -156,6 +159,35 @@ type Option func(*options)
 
 // WithSeed replaces the demo marketplace.
 func WithSeed(f *seed.File) Option { return func(o *options) { o.seed = f } }
+
+// WithDSN stores the marketplace in the database dsn names (what
+// sqlstore.Open takes: a PostgresDSN, say) instead of a new SQLite file.
+func WithDSN(dsn string) Option { return func(o *options) { o.dsn = dsn } }
+
+// PostgresEnv names the PostgreSQL server PostgresDSN creates databases on:
+// a postgres:// URL whose user may create databases.
+const PostgresEnv = "MPMETER_TEST_POSTGRES_DSN"
+
+// PostgresDSN creates a new, empty database on the server PostgresEnv
+// names, dropped when t ends, and returns its URL (for WithDSN or
+// sqlstore.Open); without PostgresEnv it skips t.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv(PostgresEnv)
+	if admin == "" {
+		t.Skip(PostgresEnv + " is not set")
+	}
+	dsn, err := pgadmin.CreateDatabase(context.Background(), admin, "mpmetertest")
+	if err != nil {
+		t.Fatalf("mpmetertest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := pgadmin.DropDatabase(context.Background(), admin, dsn); err != nil {
+			t.Errorf("mpmetertest: %v", err)
+		}
+	})
+	return dsn
+}
 
 // WithConfig edits the server configuration before the server starts.
 func WithConfig(edit func(*server.Config)) Option { return func(o *options) { o.config = edit } }
@@ -168,7 +200,10 @@ func New(t testing.TB, opts ...Option) *Server {
 		opt(&o)
 	}
 	clock := &Clock{}
-	db := filepath.Join(t.TempDir(), "mpmeter.db")
+	db := o.dsn
+	if db == "" {
+		db = filepath.Join(t.TempDir(), "mpmeter.db")
+	}
 	// Warnings and errors only: a passing test stays quiet, an internal
 	// error still shows up.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/url"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/seed"
 )
 
 // EventBridge detail-types mpmeter sends. The seller of a product is its
@@ -160,17 +162,15 @@ func TargetID(accountID, endpoint string) string {
 	return "ebt-" + hex.EncodeToString(sum[:8])
 }
 
-// AddTarget adds an EventBridge target for a seller account.
+// AddTarget adds an EventBridge target for a seller account (adding it
+// again changes nothing). The endpoint is checked by seed.CheckEndpointURL,
+// the rule the seed file and the admin API share.
 func (n *Notifier) AddTarget(ctx context.Context, accountID, endpoint string) (mpmeter.EventBridgeTarget, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return mpmeter.EventBridgeTarget{}, err
-	}
-	if err := CheckEndpoint(u.Scheme, endpoint); err != nil {
-		return mpmeter.EventBridgeTarget{}, err
+	if problems := seed.CheckEndpointURL(endpoint); len(problems) > 0 {
+		return mpmeter.EventBridgeTarget{}, errors.New(strings.Join(problems, "; "))
 	}
 	t := mpmeter.EventBridgeTarget{ID: TargetID(accountID, endpoint), AccountID: accountID, Endpoint: endpoint, CreatedAt: n.now()}
-	_, err = n.cfg.Store.PutEventBridgeTarget(ctx, t)
+	_, err := n.cfg.Store.PutEventBridgeTarget(ctx, t)
 	return t, err
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mpmeter/mpmeter"
+	"github.com/mpmeter/mpmeter/seed"
 )
 
 // Subscription topic actions and the entitlement topic's.
@@ -239,22 +240,36 @@ func (n *Notifier) confirmedSubscriptions(ctx context.Context, product, topic st
 	}
 }
 
-// Subscribe adds an HTTP or HTTPS endpoint to a product's topic and sends
-// it the SubscriptionConfirmation (once: subscribing the same endpoint
-// again answers the same subscription and sends nothing).
+// SubscribeEndpoint adds an HTTP or HTTPS endpoint to a product's topic and
+// sends it the SubscriptionConfirmation (once: subscribing the same endpoint
+// again answers the same subscription and sends nothing). Topic, protocol
+// and endpoint are checked by seed.CheckSNSSubscription, the rule the seed
+// file and the admin API share.
 func (n *Notifier) SubscribeEndpoint(ctx context.Context, productCode, topic, protocol, endpoint string) (mpmeter.SNSSubscription, error) {
-	if err := CheckEndpoint(protocol, endpoint); err != nil {
-		return mpmeter.SNSSubscription{}, err
-	}
-	if topic != mpmeter.TopicSubscription && topic != mpmeter.TopicEntitlement {
-		return mpmeter.SNSSubscription{}, fmt.Errorf("topic %q is neither %s nor %s", topic, mpmeter.TopicSubscription, mpmeter.TopicEntitlement)
+	return n.SubscribeConfirmedEndpoint(ctx, productCode, topic, protocol, endpoint, time.Time{})
+}
+
+// SubscribeConfirmedEndpoint is SubscribeEndpoint for a subscription
+// confirmed at confirmedAt (a seed file's, exported from a server where the
+// endpoint visited its SubscribeURL): it is stored confirmed, or confirmed
+// if stored pending, and sent no SubscriptionConfirmation. A zero
+// confirmedAt is SubscribeEndpoint. A stored confirmation is kept.
+func (n *Notifier) SubscribeConfirmedEndpoint(ctx context.Context, productCode, topic, protocol, endpoint string, confirmedAt time.Time) (mpmeter.SNSSubscription, error) {
+	if problems := seed.CheckSNSSubscription(topic, protocol, endpoint); len(problems) > 0 {
+		return mpmeter.SNSSubscription{}, errors.New(strings.Join(problems, "; "))
 	}
 	now := n.now()
 	topicARN := n.TopicARN(topic, productCode)
 	s := mpmeter.SNSSubscription{ARN: SubscriptionARN(topicARN, protocol, endpoint), ProductCode: productCode, Topic: topic,
-		Protocol: protocol, Endpoint: endpoint, CreatedAt: now}
-	if _, err := n.cfg.Store.PutSNSSubscription(ctx, s); err != nil {
+		Protocol: protocol, Endpoint: endpoint, CreatedAt: now, ConfirmedAt: confirmedAt}
+	created, err := n.cfg.Store.PutSNSSubscription(ctx, s)
+	if err != nil {
 		return s, err
+	}
+	if !created && !confirmedAt.IsZero() {
+		if err := n.cfg.Store.ConfirmSNSSubscription(ctx, s.ARN, confirmedAt); err != nil {
+			return s, err
+		}
 	}
 	stored, err := n.cfg.Store.SNSSubscription(ctx, s.ARN)
 	if err != nil {
@@ -286,18 +301,6 @@ func (n *Notifier) sendConfirmation(ctx context.Context, s mpmeter.SNSSubscripti
 		return err
 	}
 	n.written(out)
-	return nil
-}
-
-// CheckEndpoint says what is wrong with an SNS or EventBridge endpoint.
-func CheckEndpoint(protocol, endpoint string) error {
-	if protocol != "http" && protocol != "https" {
-		return fmt.Errorf("protocol %q: mpmeter delivers over http and https", protocol)
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" || u.Scheme != protocol {
-		return fmt.Errorf("endpoint %q is not an %s:// URL", endpoint, protocol)
-	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mpmeter/mpmeter"
@@ -15,19 +16,33 @@ type Source interface {
 	Subscriptions(ctx context.Context, f mpmeter.SubscriptionFilter, p mpmeter.Page) ([]mpmeter.Subscription, error)
 	RegistrationTokens(ctx context.Context, p mpmeter.Page) ([]mpmeter.RegistrationToken, error)
 	Entitlements(ctx context.Context, f mpmeter.EntitlementFilter) ([]mpmeter.Entitlement, error)
+	FaultRules(ctx context.Context) ([]mpmeter.FaultRule, error)
+	FaultRule(ctx context.Context, id string) (mpmeter.FaultRule, error)
+}
+
+// NotificationSource is what Export reads of where notifications go, when
+// its Source has it (a store that keeps notifications,
+// mpmeter.NotificationStore).
+type NotificationSource interface {
+	SNSSubscriptions(ctx context.Context, productCode, topic string, p mpmeter.Page) ([]mpmeter.SNSSubscription, error)
+	EventBridgeTargets(ctx context.Context, accountID string, p mpmeter.Page) ([]mpmeter.EventBridgeTarget, error)
 }
 
 // exportPage is how many rows Export reads per query.
 const exportPage = 500
 
-// Export reads the whole marketplace in src as a seed file that Apply puts
-// back as it is: every generated value (customer identifiers, license
-// ARNs, agreement ids, token expiry) written out explicitly, secrets
-// included (the file is as secret as the database). Accounts, keys,
-// products, subscriptions (by agreement id) and tokens (by id) come in the
-// store's list order, so exporting the same marketplace twice gives the same
-// file. What a seed file cannot say is not exported: subscriptions'
-// creation and end times, tokens' creation times, versions.
+// Export reads the whole marketplace in src as a seed file that Apply (and
+// ApplyNotifications) put back as it is: every generated value (customer
+// identifiers, license ARNs, agreement ids, token expiry, fault rule ids)
+// written out explicitly, secrets included (the file is as secret as the
+// database). Accounts, keys, products, subscriptions (by agreement id),
+// tokens (by id), fault rules (in the order they are tried), SNS
+// subscriptions (by ARN) and EventBridge targets (by id) come in the store's
+// list order, so exporting the same marketplace twice gives the same file.
+// SNS subscriptions and EventBridge targets are exported when src is also a
+// NotificationSource. What a seed file cannot say is not exported:
+// creation times, subscriptions' end times, versions, SNS subscription ARNs
+// (derived from the topic, by the server that applies the file).
 func Export(ctx context.Context, src Source) (*File, error) {
 	f := &File{}
 	accounts, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.Account, error) { return src.Accounts(ctx, p) },
@@ -96,7 +111,59 @@ func Export(ctx context.Context, src Source) (*File, error) {
 		f.RegistrationTokens = append(f.RegistrationTokens, RegistrationToken{Token: t.Token, Account: t.AccountID,
 			Product: t.ProductCode, LicenseArn: t.LicenseArn, ExpiresAt: &e})
 	}
+	rules, err := src.FaultRules(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("seed: export fault rules: %w", err)
+	}
+	for _, listed := range rules {
+		r := listed
+		if r.Count > 0 {
+			// The list may be a cache's (storecache's, up to its TTL
+			// old), and a count is spent by every call it faults: the
+			// rule's own read is the database's.
+			r, err = src.FaultRule(ctx, listed.ID)
+			if errors.Is(err, mpmeter.ErrNotFound) {
+				continue // deleted since
+			}
+			if err != nil {
+				return nil, fmt.Errorf("seed: export fault rule %s: %w", listed.ID, err)
+			}
+		}
+		f.Faults = append(f.Faults, exportFault(r))
+	}
+	if ns, ok := src.(NotificationSource); ok {
+		if err := exportNotifications(ctx, ns, f); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
+}
+
+// exportNotifications adds src's SNS subscriptions and EventBridge targets
+// to f.
+func exportNotifications(ctx context.Context, src NotificationSource, f *File) error {
+	subs, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.SNSSubscription, error) { return src.SNSSubscriptions(ctx, "", "", p) },
+		func(s mpmeter.SNSSubscription) string { return s.ARN })
+	if err != nil {
+		return fmt.Errorf("seed: export SNS subscriptions: %w", err)
+	}
+	for _, s := range subs {
+		es := SNSSubscription{Product: s.ProductCode, Topic: s.Topic, Protocol: s.Protocol, Endpoint: s.Endpoint}
+		if !s.ConfirmedAt.IsZero() {
+			c := s.ConfirmedAt.UTC()
+			es.ConfirmedAt = &c
+		}
+		f.SNSSubscriptions = append(f.SNSSubscriptions, es)
+	}
+	targets, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.EventBridgeTarget, error) { return src.EventBridgeTargets(ctx, "", p) },
+		func(t mpmeter.EventBridgeTarget) string { return t.ID })
+	if err != nil {
+		return fmt.Errorf("seed: export EventBridge targets: %w", err)
+	}
+	for _, t := range targets {
+		f.EventBridgeTargets = append(f.EventBridgeTargets, EventBridgeTarget{Account: t.AccountID, Endpoint: t.Endpoint})
+	}
+	return nil
 }
 
 // allEntitlements reads every entitlement of a product, of every

@@ -19,7 +19,7 @@ import (
 //	faults:
 //	  - {operation: BatchMeterUsage, kind: throttling, count: 2}
 //	  - {id: slow-meter, operation: MeterUsage, kind: latency, latency: 2s, rate: 0.5}
-//	  - {product: exampleprod1, kind: unprocessed_records, count: 3, expires_at: 2030-01-01T00:00:00Z}
+//	  - {product: exampleprod1, kind: unprocessed_records, count: 3, remaining: 1, expires_at: 2030-01-01T00:00:00Z}
 type Fault struct {
 	// ID names the rule; derived from the rule's fields when empty, so the
 	// same file always yields the same ids.
@@ -33,6 +33,10 @@ type Fault struct {
 	// Rate (0 < rate <= 1) or Count (n >= 1), not both.
 	Rate  float64 `yaml:"rate,omitempty"`
 	Count int64   `yaml:"count,omitempty"`
+	// Remaining is how many of Count are left when the rule is added (an
+	// export writes it for a rule partly spent); nil: Count. A rule stored
+	// already with the same definition keeps its own.
+	Remaining *int64 `yaml:"remaining,omitempty"`
 	// Latency is a latency fault's delay, a Go duration ("2s").
 	Latency string `yaml:"latency,omitempty"`
 	// ExpiresAt ends the rule (service clock); nil: never.
@@ -47,10 +51,14 @@ type FaultTarget interface {
 	DeleteFaultRule(ctx context.Context, id string) error
 }
 
-// rule is f as a rule (ID derived when empty), without CreatedAt.
+// rule is f as a rule (ID derived when empty, from the definition: not
+// Remaining), without CreatedAt.
 func (f Fault) rule() (mpmeter.FaultRule, error) {
 	r := mpmeter.FaultRule{ID: f.ID, Operation: f.Operation, AccountID: f.Account, ProductCode: f.Product,
 		Kind: mpmeter.FaultKind(f.Kind), Rate: f.Rate, Count: f.Count, Remaining: f.Count}
+	if f.Remaining != nil {
+		r.Remaining = *f.Remaining
+	}
 	var errs []error
 	if f.Latency != "" {
 		d, err := time.ParseDuration(f.Latency)
@@ -68,7 +76,12 @@ func (f Fault) rule() (mpmeter.FaultRule, error) {
 		r.ID = "seed-" + hex.EncodeToString(sum[:6])
 	}
 	if err := mpmeter.CheckFaultRule(r); err != nil {
-		errs = append(errs, errors.Unwrap(err))
+		// It wraps ErrInvalidFaultRule and the problems (joined), the
+		// second of two: errors.Unwrap, which takes one, would give nil.
+		if w, ok := err.(interface{ Unwrap() []error }); ok && len(w.Unwrap()) == 2 {
+			err = w.Unwrap()[1]
+		}
+		errs = append(errs, err)
 	}
 	return r, errors.Join(errs...)
 }
@@ -88,6 +101,33 @@ func (rv *resolver) fault(i int, f Fault, ids map[string]string) Fault {
 	}
 	ids[r.ID] = item
 	f.ID = r.ID
+	if f.Remaining != nil {
+		rem := *f.Remaining
+		f.Remaining = &rem
+	}
+	if f.ExpiresAt != nil {
+		e := f.ExpiresAt.UTC()
+		f.ExpiresAt = &e
+	}
+	return f
+}
+
+// exportFault is a stored fault rule as a seed file writes it: its id,
+// and its remaining count when part of it is spent.
+func exportFault(r mpmeter.FaultRule) Fault {
+	f := Fault{ID: r.ID, Operation: r.Operation, Account: r.AccountID, Product: r.ProductCode, Kind: string(r.Kind),
+		Rate: r.Rate, Count: r.Count}
+	if r.Count > 0 && r.Remaining != r.Count {
+		rem := r.Remaining
+		f.Remaining = &rem
+	}
+	if r.Latency != 0 {
+		f.Latency = r.Latency.String()
+	}
+	if !r.ExpiresAt.IsZero() {
+		e := r.ExpiresAt.UTC()
+		f.ExpiresAt = &e
+	}
 	return f
 }
 

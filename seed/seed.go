@@ -1,6 +1,7 @@
 // Package seed reads, checks, writes and applies mpmeter's seed file: the YAML
 // description of a marketplace (accounts and their access keys, products,
-// subscriptions, registration tokens) that a Store starts from.
+// subscriptions with their entitlements, registration tokens, notification
+// endpoints, fault rules) that a Store starts from.
 //
 // A seed file looks like this (demo.yaml, returned by Demo, is a fuller,
 // commented example):
@@ -51,6 +52,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +84,12 @@ type SNSSubscription struct {
 	Topic    string `yaml:"topic"`    // subscription or entitlement
 	Protocol string `yaml:"protocol"` // http or https
 	Endpoint string `yaml:"endpoint"`
+	// ConfirmedAt is when the endpoint visited its SubscribeURL (service
+	// clock; what an export writes for a confirmed subscription): applying
+	// stores the subscription confirmed and sends no
+	// SubscriptionConfirmation. Nil: pending until the endpoint confirms
+	// (a stored confirmation is kept).
+	ConfirmedAt *time.Time `yaml:"confirmed_at,omitempty"`
 }
 
 // EventBridgeTarget receives a seller account's aws.agreement-marketplace
@@ -217,6 +225,9 @@ type Summary struct {
 	Entitlements int
 	// Faults counts the fault rules the file lists.
 	Faults int
+	// SNSSubscriptions and EventBridgeTargets count what
+	// ApplyNotifications subscribed and added (Apply leaves them 0).
+	SNSSubscriptions, EventBridgeTargets int
 }
 
 //go:embed demo.yaml
@@ -244,9 +255,9 @@ func Parse(data []byte) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return f, nil
 		}
-		if line := badTimeLine(data); line > 0 {
+		if line, key := badTimeLine(data); line > 0 {
 			// time.Time's own parse error does not say where it is.
-			return nil, fmt.Errorf("seed: line %d: expires_at: %w", line, err)
+			return nil, fmt.Errorf("seed: line %d: %s: %w", line, key, err)
 		}
 		return nil, fmt.Errorf("seed: %w", err)
 	}
@@ -261,33 +272,45 @@ func Parse(data []byte) (*File, error) {
 	return f, nil
 }
 
-// badTimeLine returns the line of the first registration token's or
-// entitlement's expires_at that is not a time, or 0.
-func badTimeLine(data []byte) int {
+// timeFields are the time-valued keys of a file's items, by list
+// ("subscriptions.entitlements" is the entitlements of each subscription).
+var timeFields = []struct{ list, key string }{
+	{"registration_tokens", "expires_at"},
+	{"subscriptions.entitlements", "expires_at"},
+	{"accounts.access_keys", "expires_at"},
+	{"accounts.access_keys", "revoked_at"},
+	{"faults", "expires_at"},
+	{"sns_subscriptions", "confirmed_at"},
+}
+
+// badTimeLine returns the line and key of the first time-valued field
+// (timeFields) that is not a time, or 0.
+func badTimeLine(data []byte) (int, string) {
 	var doc yaml.Node
 	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
-		return 0
+		return 0, ""
 	}
-	var items []*yaml.Node
-	if tokens := mapValue(doc.Content[0], "registration_tokens"); tokens != nil && tokens.Kind == yaml.SequenceNode {
-		items = append(items, tokens.Content...)
-	}
-	if subs := mapValue(doc.Content[0], "subscriptions"); subs != nil && subs.Kind == yaml.SequenceNode {
-		for _, s := range subs.Content {
-			if ents := mapValue(s, "entitlements"); ents != nil && ents.Kind == yaml.SequenceNode {
-				items = append(items, ents.Content...)
+	for _, tf := range timeFields {
+		items := []*yaml.Node{doc.Content[0]}
+		for _, name := range strings.Split(tf.list, ".") {
+			var next []*yaml.Node
+			for _, it := range items {
+				if l := mapValue(it, name); l != nil && l.Kind == yaml.SequenceNode {
+					next = append(next, l.Content...)
+				}
+			}
+			items = next
+		}
+		for _, it := range items {
+			if e := mapValue(it, tf.key); e != nil {
+				var tm time.Time
+				if e.Decode(&tm) != nil {
+					return e.Line, tf.key
+				}
 			}
 		}
 	}
-	for _, t := range items {
-		if e := mapValue(t, "expires_at"); e != nil {
-			var tm time.Time
-			if e.Decode(&tm) != nil {
-				return e.Line
-			}
-		}
-	}
-	return 0
+	return 0, ""
 }
 
 // mapValue returns the value of key in mapping node n, or nil.
@@ -442,12 +465,19 @@ func (f *File) resolve() (*File, error) {
 	for i, ft := range f.Faults {
 		r.Faults = append(r.Faults, rv.fault(i, ft, faultIDs))
 	}
+	if len(f.Faults) > mpmeter.MaxFaultRules {
+		rv.errs = append(rv.errs, fmt.Errorf("faults: %d rules, but at most %d may exist at once", len(f.Faults), mpmeter.MaxFaultRules))
+	}
 	for i, ss := range f.SNSSubscriptions {
 		item := itemName("sns_subscriptions", i, ss.Endpoint)
 		if rv.products[ss.Product] == "" {
 			rv.errs.add(item, "product %q is not a product in the seed", ss.Product)
 		}
 		rv.errs.addAll(item, CheckSNSSubscription(ss.Topic, ss.Protocol, ss.Endpoint))
+		if ss.ConfirmedAt != nil {
+			c := ss.ConfirmedAt.UTC()
+			ss.ConfirmedAt = &c
+		}
 		r.SNSSubscriptions = append(r.SNSSubscriptions, ss)
 	}
 	for i, t := range f.EventBridgeTargets {
@@ -879,6 +909,48 @@ func (f *File) ApplyConcurrently(ctx context.Context, st Target, now time.Time, 
 		return sum, err
 	}
 	sum.Faults = len(r.Faults)
+	return sum, nil
+}
+
+// NotificationTarget is what applying a file's sns_subscriptions and
+// eventbridge_targets needs: *notify.Notifier, which derives a subscription's
+// ARN from its topic's and sends a new subscription its
+// SubscriptionConfirmation.
+type NotificationTarget interface {
+	SubscribeConfirmedEndpoint(ctx context.Context, productCode, topic, protocol, endpoint string, confirmedAt time.Time) (mpmeter.SNSSubscription, error)
+	AddTarget(ctx context.Context, accountID, endpoint string) (mpmeter.EventBridgeTarget, error)
+}
+
+// ApplyNotifications validates f and, through n, subscribes its SNS
+// endpoints and adds its EventBridge targets; it runs after Apply (their
+// products and accounts must be stored). It is idempotent: subscription
+// ARNs and target ids are derived from what they name, so applying again
+// finds them stored and changes nothing. A pending subscription is sent its
+// SubscriptionConfirmation once; one with confirmed_at is stored confirmed
+// then and sent none; a stored confirmation is kept. Summary counts
+// SNSSubscriptions and EventBridgeTargets only.
+func (f *File) ApplyNotifications(ctx context.Context, n NotificationTarget) (Summary, error) {
+	var sum Summary
+	r, err := f.resolve()
+	if err != nil {
+		return sum, err
+	}
+	for _, ss := range r.SNSSubscriptions {
+		var confirmed time.Time
+		if ss.ConfirmedAt != nil {
+			confirmed = *ss.ConfirmedAt
+		}
+		if _, err := n.SubscribeConfirmedEndpoint(ctx, ss.Product, ss.Topic, ss.Protocol, ss.Endpoint, confirmed); err != nil {
+			return sum, fmt.Errorf("seed: SNS subscription %s to %s: %w", ss.Endpoint, ss.Product, err)
+		}
+		sum.SNSSubscriptions++
+	}
+	for _, t := range r.EventBridgeTargets {
+		if _, err := n.AddTarget(ctx, t.Account, t.Endpoint); err != nil {
+			return sum, fmt.Errorf("seed: EventBridge target %s: %w", t.Endpoint, err)
+		}
+		sum.EventBridgeTargets++
+	}
 	return sum, nil
 }
 

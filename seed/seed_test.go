@@ -1,6 +1,7 @@
 package seed_test
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"regexp"
@@ -204,6 +205,8 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "accounts: [\n", []string{"line"}},
 		{"wrong type", "products:\n  - code: p\n    dimensions: users\n", []string{"line 3"}},
 		{"bad expires_at", "registration_tokens:\n  - {token: t, expires_at: tomorrow}\n", []string{"line 2"}},
+		{"bad confirmed_at", "sns_subscriptions:\n  - product: p\n    confirmed_at: yesterday\n", []string{"line 3", "confirmed_at"}},
+		{"bad fault expires_at", "faults:\n  - {kind: throttling, count: 1, expires_at: later}\n", []string{"line 2", "expires_at"}},
 		{"duplicate key", "accounts: []\naccounts: []\n", []string{"line 2"}},
 		{"two documents", "accounts: []\n---\nproducts: []\n", []string{"one YAML document"}},
 	} {
@@ -263,12 +266,31 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// configurationExample is base with what a seller configures besides the
+// marketplace: fault rules (one partly spent) and where notifications go
+// (one SNS subscription confirmed).
+const configurationExample = base + `
+faults:
+  - {id: slow, operation: MeterUsage, kind: latency, latency: 1m30s, rate: 0.25, expires_at: 2030-01-01T00:00:00Z}
+  - {id: throttle, account: "444455556666", product: exampleprod1, kind: throttling, count: 3, remaining: 0}
+  - {kind: unprocessed_records, count: 2}
+sns_subscriptions:
+  - {product: exampleprod1, topic: subscription, protocol: https, endpoint: "https://seller.example.com/sns", confirmed_at: 2026-03-04T05:06:07.089Z}
+  - {product: exampleprod1, topic: entitlement, protocol: http, endpoint: "http://127.0.0.1:9000/sns"}
+eventbridge_targets:
+  - {account: "111122223333", endpoint: "http://127.0.0.1:9000/events"}
+`
+
+func ptr[T any](v T) *T { return &v }
+
 func TestMarshalRoundTrip(t *testing.T) {
 	for name, f := range map[string]*seed.File{
-		"demo":     seed.Demo(),
-		"issue":    mustParse(t, issueExample),
-		"empty":    {},
-		"resolved": must(seed.Demo().Resolved()),
+		"demo":                   seed.Demo(),
+		"issue":                  mustParse(t, issueExample),
+		"empty":                  {},
+		"resolved":               must(seed.Demo().Resolved()),
+		"configuration":          mustParse(t, configurationExample),
+		"configuration resolved": must(mustParse(t, configurationExample).Resolved()),
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := f.Marshal()
@@ -292,6 +314,23 @@ func TestMarshalRoundTrip(t *testing.T) {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("Marshal output lacks %q:\n%s", w, out)
 		}
+	}
+	f := mustParse(t, configurationExample)
+	if c := f.SNSSubscriptions[0].ConfirmedAt; c == nil || !c.Equal(time.Date(2026, 3, 4, 5, 6, 7, 89e6, time.UTC)) || f.SNSSubscriptions[1].ConfirmedAt != nil {
+		t.Errorf("confirmed_at: %+v", f.SNSSubscriptions)
+	}
+	if r := f.Faults[1].Remaining; r == nil || *r != 0 || f.Faults[0].Remaining != nil {
+		t.Errorf("remaining: %+v", f.Faults)
+	}
+	// Resolved names the unnamed rule as Apply does, from its definition.
+	r := must(f.Resolved())
+	if id := r.Faults[2].ID; !strings.HasPrefix(id, "seed-") {
+		t.Errorf("derived fault id %q", id)
+	}
+	g := mustParse(t, configurationExample)
+	g.Faults[2].Remaining = ptr[int64](1)
+	if id := must(g.Resolved()).Faults[2].ID; id != r.Faults[2].ID {
+		t.Errorf("remaining changed the derived fault id: %s, was %s", id, r.Faults[2].ID)
 	}
 }
 
@@ -398,6 +437,35 @@ func TestValidate(t *testing.T) {
 		{"token license arn", func(f *seed.File) {
 			f.RegistrationTokens[0].LicenseArn = seed.LicenseArnFor("444455556666", "exampleami1")
 		}, []string{`registration_tokens[0] (tok-1): license_arn "arn:aws:license-manager::444455556666:license/l-`, `is not one of account "444455556666"'s subscriptions to product "exampleprod1"`}},
+		{"fault rule", func(f *seed.File) {
+			f.Faults = []seed.Fault{{Kind: "explode"}, {ID: "has space", Kind: "latency", Latency: "soon", Count: 1}}
+		}, []string{`kind "explode" is none of`, "give a rate (0 < rate <= 1) or a count (n >= 1)",
+			`faults[1] (has space): latency "soon" is not a Go duration`, `id "has space" must be 1-64 characters`}},
+		{"fault remaining above count", func(f *seed.File) {
+			f.Faults = []seed.Fault{{ID: "f1", Kind: "throttling", Count: 2, Remaining: ptr[int64](3)}}
+		}, []string{"faults[0] (f1): remaining 3 is not within [0, count 2]"}},
+		{"fault remaining of a rate rule", func(f *seed.File) {
+			f.Faults = []seed.Fault{{ID: "f1", Kind: "throttling", Rate: 0.5, Remaining: ptr[int64](1)}}
+		}, []string{"faults[0] (f1): remaining 1 is not within [0, count 0]"}},
+		{"too many faults", func(f *seed.File) {
+			for i := range mpmeter.MaxFaultRules + 1 {
+				f.Faults = append(f.Faults, seed.Fault{ID: fmt.Sprintf("f%d", i), Kind: "throttling", Count: 1})
+			}
+		}, []string{"faults: 101 rules, but at most 100 may exist at once"}},
+		{"sns subscription", func(f *seed.File) {
+			f.SNSSubscriptions = []seed.SNSSubscription{
+				{Product: "nope", Topic: "subscription", Protocol: "http", Endpoint: "http://127.0.0.1:9/sns"},
+				{Product: "exampleprod1", Topic: "billing", Protocol: "email", Endpoint: "mailto:x@example.com"},
+				{Product: "exampleprod1", Topic: "entitlement", Protocol: "https", Endpoint: "http://127.0.0.1:9/sns"},
+			}
+		}, []string{`sns_subscriptions[0] (http://127.0.0.1:9/sns): product "nope" is not a product in the seed`,
+			`sns_subscriptions[1] (mailto:x@example.com): topic "billing" is neither subscription nor entitlement`,
+			`protocol "email" is neither http nor https`, `"mailto:x@example.com" is not an absolute http:// or https:// URL`,
+			`sns_subscriptions[2] (http://127.0.0.1:9/sns): endpoint "http://127.0.0.1:9/sns" is not an https:// URL`}},
+		{"eventbridge target", func(f *seed.File) {
+			f.EventBridgeTargets = []seed.EventBridgeTarget{{Account: "999999999999", Endpoint: "127.0.0.1:9/events"}}
+		}, []string{`eventbridge_targets[0] (127.0.0.1:9/events): account "999999999999" is not an account in the seed`,
+			`"127.0.0.1:9/events" is not an absolute http:// or https:// URL`}},
 		{"several problems", func(f *seed.File) {
 			f.Accounts[0].ID = "1"
 			f.Products[1].Type = "x"

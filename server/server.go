@@ -298,12 +298,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return fail(err)
 		}
 		if cfg.Seed != nil {
-			if err := applyNotificationSeed(ctx, s.Notifier, cfg.Seed); err != nil {
-				return fail(err)
+			sum, err := cfg.Seed.ApplyNotifications(ctx, s.Notifier)
+			if err != nil {
+				return fail(fmt.Errorf("applying seed: %w", err))
 			}
+			s.SeedSummary.SNSSubscriptions, s.SeedSummary.EventBridgeTargets = sum.SNSSubscriptions, sum.EventBridgeTargets
 		}
 		adminCfg.Notifications, adminCfg.NotificationStore = s.Notifier, st
 		adminCfg.EntitlementNotifier = entitlementNotifier{s.Notifier}
+	} else if cfg.Seed != nil && len(cfg.Seed.SNSSubscriptions)+len(cfg.Seed.EventBridgeTargets) > 0 {
+		cfg.Logger.Warn("notifications are off: the seed's sns_subscriptions and eventbridge_targets are not applied",
+			"sns_subscriptions", len(cfg.Seed.SNSSubscriptions), "eventbridge_targets", len(cfg.Seed.EventBridgeTargets))
 	}
 	s.Admin, err = admin.New(admin.Config{
 		Notifications:       adminCfg.Notifications,
@@ -363,22 +368,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.Handler = mux
 	return s, nil
-}
-
-// applyNotificationSeed subscribes the seed's SNS endpoints (each is sent
-// its SubscriptionConfirmation once) and adds its EventBridge targets.
-func applyNotificationSeed(ctx context.Context, n *notify.Notifier, f *seed.File) error {
-	for _, ss := range f.SNSSubscriptions {
-		if _, err := n.SubscribeEndpoint(ctx, ss.Product, ss.Topic, ss.Protocol, ss.Endpoint); err != nil {
-			return fmt.Errorf("seed: SNS subscription %s to %s: %w", ss.Endpoint, ss.Product, err)
-		}
-	}
-	for _, t := range f.EventBridgeTargets {
-		if _, err := n.AddTarget(ctx, t.Account, t.Endpoint); err != nil {
-			return fmt.Errorf("seed: EventBridge target %s: %w", t.Endpoint, err)
-		}
-	}
-	return nil
 }
 
 // healthHandler answers 200 with the build's identity, once New has

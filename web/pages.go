@@ -262,6 +262,10 @@ type subscriptionsData struct {
 	Subscriptions []mpmeter.Subscription
 	More          bool
 	Filter        mpmeter.SubscriptionFilter
+	// Landing holds the codes of the products with a fulfillment URL: only
+	// their active subscriptions have a landing page to open (the admin
+	// API refuses a fulfillment link for the others).
+	Landing map[string]bool
 	// Issued is a registration token just issued (shown this once).
 	Issued *issuedToken
 	// Created is the subscription just created, with what the admin API
@@ -302,6 +306,25 @@ func (c *Console) subscriptionsPage(ctx context.Context, q url.Values) (subscrip
 	}
 	if len(d.Subscriptions) > listLimit {
 		d.Subscriptions, d.More = d.Subscriptions[:listLimit], true
+	}
+	d.Landing = map[string]bool{}
+	known := map[string]bool{}
+	for _, p := range d.Products {
+		known[p.Code] = true
+		d.Landing[p.Code] = p.FulfillmentURL != ""
+	}
+	for _, s := range d.Subscriptions {
+		if known[s.ProductCode] {
+			continue
+		}
+		// A product beyond the listed ones (a marketplace of more than
+		// listLimit products).
+		known[s.ProductCode] = true
+		p, err := c.cfg.Store.Product(ctx, s.ProductCode)
+		if err != nil {
+			return d, err
+		}
+		d.Landing[p.Code] = p.FulfillmentURL != ""
 	}
 	return d, nil
 }

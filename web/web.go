@@ -47,6 +47,7 @@ var staticFS embed.FS
 type Store interface {
 	Accounts(ctx context.Context, p mpmeter.Page) ([]mpmeter.Account, error)
 	Products(ctx context.Context, p mpmeter.Page) ([]mpmeter.Product, error)
+	Product(ctx context.Context, code string) (mpmeter.Product, error)
 	Subscriptions(ctx context.Context, f mpmeter.SubscriptionFilter, p mpmeter.Page) ([]mpmeter.Subscription, error)
 	SigningKeys(ctx context.Context) ([]mpmeter.SigningKey, error)
 	UsageSummary(ctx context.Context, q mpmeter.UsageSummaryQuery) iter.Seq2[mpmeter.UsageSummaryLine, error]

@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,11 +249,32 @@ func TestUsageCSV(t *testing.T) {
 	}
 }
 
+// landingButtons returns the agreements whose rows on the subscriptions
+// page have an "Open landing page" button.
+func landingButtons(t *testing.T, c *http.Client, srv *mpmetertest.Server) []string {
+	t.Helper()
+	status, page, _ := get(t, c, srv.URL+"/console/subscriptions")
+	if status != http.StatusOK {
+		t.Fatalf("subscriptions page: %d", status)
+	}
+	var agreements []string
+	for _, m := range regexp.MustCompile(`value="open-landing-page"[^>]*aria-label="Open landing page for ([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		agreements = append(agreements, m[1])
+	}
+	return agreements
+}
+
 // "Open landing page" is the real browser path: the browser lands on a page
-// that POSTs a new registration token to the product's fulfillment URL.
+// that POSTs a new registration token to the product's fulfillment URL. The
+// button is there for the active subscriptions of a product with a
+// fulfillment URL, and only for them.
 func TestOpenLandingPage(t *testing.T) {
 	srv := newServer(t, adminToken)
 	ctx := context.Background()
+	c, csrf := login(t, srv)
+	if got := landingButtons(t, c, srv); len(got) != 0 {
+		t.Errorf("no demo product has a fulfillment URL, but the page offers a landing page for %v", got)
+	}
 	const landing = "http://127.0.0.1:9/register" // never contacted: the browser would POST there
 	p, err := srv.Store.Product(ctx, mpmetertest.SaaSProduct)
 	if err != nil {
@@ -266,7 +288,17 @@ func TestOpenLandingPage(t *testing.T) {
 	if err != nil || len(subs) == 0 {
 		t.Fatalf("the demo buyer's subscription: %v %v", subs, err)
 	}
-	c, csrf := login(t, srv)
+	active, err := srv.Store.Subscriptions(ctx, mpmeter.SubscriptionFilter{ProductCode: mpmetertest.SaaSProduct, Status: mpmeter.SubscriptionActive}, mpmeter.Page{Limit: 100})
+	if err != nil || len(active) == 0 {
+		t.Fatalf("the demo's active subscriptions of %s: %v %v", mpmetertest.SaaSProduct, active, err)
+	}
+	var want []string
+	for _, s := range active {
+		want = append(want, s.AgreementID)
+	}
+	if got := landingButtons(t, c, srv); !slices.Equal(got, want) {
+		t.Errorf("landing page buttons for %v, want %s's active subscriptions %v", got, mpmetertest.SaaSProduct, want)
+	}
 	form := url.Values{"csrf": {csrf}, "action": {"open-landing-page"}, "agreement_id": {subs[0].AgreementID}}
 	resp, err := c.PostForm(srv.URL+"/console/subscriptions", form)
 	if err != nil {

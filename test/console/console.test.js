@@ -195,6 +195,12 @@ test('the buyer simulator creates a buyer and subscribes it with a free trial', 
   assert.match(agreement, /^agmt-/);
   assert.equal(await row.locator('.status').innerText(), 'active');
   assert.match(await row.innerText(), /free trial/);
+  // "Open landing page" only where the product has a fulfillment URL: this
+  // product's (when the server has them), never the demo's (none has one).
+  assert.equal(await row.getByRole('button', { name: `Open landing page for ${agreement}` }).count(), features.fulfillment ? 1 : 0);
+  const demoRow = page.locator('tr[data-product="exampleprod1"]').filter({ has: page.locator('.status.active') }).first();
+  assert.equal(await demoRow.getByRole('button', { name: 'Cancel', exact: false }).count(), 1);
+  assert.equal(await demoRow.getByRole('button', { name: /^Open landing page/ }).count(), 0);
   await check('03-subscriptions');
 });
 

@@ -8,7 +8,6 @@ package multinode
 
 import (
 	"bufio"
-	"context"
 	"database/sql"
 	"fmt"
 	"io"
@@ -25,15 +24,15 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/mpmeter/mpmeter/internal/pgadmin"
 	"github.com/mpmeter/mpmeter/internal/testbin"
+	"github.com/mpmeter/mpmeter/mpmetertest"
 )
 
 // binary is the mpmeter built once for the package's tests.
 var binary string
 
 func TestMain(m *testing.M) {
-	if os.Getenv("MPMETER_TEST_POSTGRES_DSN") == "" {
+	if os.Getenv(mpmetertest.PostgresEnv) == "" {
 		fmt.Println("multinode: MPMETER_TEST_POSTGRES_DSN not set; the PostgreSQL tests skip")
 	}
 	testbin.Main(m, &binary)
@@ -43,16 +42,7 @@ func TestMain(m *testing.M) {
 // its URL; it is dropped when the test ends.
 func freshDatabase(t *testing.T) *url.URL {
 	t.Helper()
-	dsn := os.Getenv("MPMETER_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("MPMETER_TEST_POSTGRES_DSN not set")
-	}
-	created, err := pgadmin.CreateDatabase(context.Background(), dsn, "mpmeter_multinode")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pgadmin.DropDatabase(context.Background(), dsn, created) })
-	u, err := url.Parse(created)
+	u, err := url.Parse(mpmetertest.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
