@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,14 +87,20 @@ func (d *dictionaries) publish(entries []interned) {
 type dictTable struct {
 	table string
 	cols  []string
+	one   readStmt // selectOne, prepared on the read pool
 }
 
 var (
-	partiesDict   = dictTable{"usage_parties", []string{"product_code", "seller_account_id", "customer_account_id", "customer_identifier", "license_arn", "workload_id"}}
-	dimensionDict = dictTable{"usage_dimensions", []string{"name"}}
-	templateDict  = dictTable{"usage_dedup_templates", []string{"template"}}
-	anchorDict    = dictTable{"usage_dedup_anchors", []string{"value"}}
+	partiesDict   = dictTable{"usage_parties", []string{"product_code", "seller_account_id", "customer_account_id", "customer_identifier", "license_arn", "workload_id"}, rPartyID}
+	dimensionDict = dictTable{"usage_dimensions", []string{"name"}, rDimensionID}
+	templateDict  = dictTable{"usage_dedup_templates", []string{"template"}, rTemplateID}
+	anchorDict    = dictTable{"usage_dedup_anchors", []string{"value"}, rAnchorID}
 )
+
+// selectOne is the query of one key's id.
+func (d dictTable) selectOne() string {
+	return `SELECT id FROM ` + d.table + ` WHERE ` + strings.Join(d.cols, " = ? AND ") + ` = ?`
+}
 
 // dictChunk is how many keys one dictionary statement carries (at most 6
 // parameters each).
@@ -106,9 +113,10 @@ type dictQuerier interface {
 
 // intern returns the ids of keys (sorted and distinct, each as many values
 // as d has columns), in keys' order. With create, the missing rows are
-// created: per chunk of keys one multi-row INSERT … ON CONFLICT DO NOTHING
-// RETURNING, then one SELECT for the keys that were there already. Without
-// create, one SELECT per chunk, and a missing row's id is 0.
+// created in q: per chunk of keys one multi-row INSERT … ON CONFLICT DO
+// NOTHING RETURNING, then one SELECT for the keys that were there already.
+// Without create, q is not used: the committed rows are read on the read
+// pool, and a missing row's id is 0.
 //
 // On PostgreSQL a concurrent creator of the same row makes the INSERT wait
 // and then skip it; the SELECT after it, a new statement under READ
@@ -116,6 +124,23 @@ type dictQuerier interface {
 // two transactions creating overlapping rows lock them in the same order.
 func (s *Store) intern(ctx context.Context, q dictQuerier, d dictTable, keys [][]string, create bool) ([]int64, error) {
 	ids := make([]int64, len(keys))
+	if !create {
+		// Committed rows, on the read pool, one prepared lookup a key:
+		// cheaper than parsing a query of many keys (these run on every
+		// call that meets a value the cache lacks, most often a value
+		// that does not exist yet).
+		for n, k := range keys {
+			args := make([]any, len(k))
+			for i, v := range k {
+				args[i] = v
+			}
+			err := s.rst[d.one].QueryRowContext(ctx, args...).Scan(&ids[n])
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, err
+			}
+		}
+		return ids, nil
+	}
 	for start := 0; start < len(keys); start += dictChunk {
 		chunk := keys[start:min(start+dictChunk, len(keys))]
 		got := make(map[string]int64, len(chunk))

@@ -64,6 +64,10 @@ const (
 	rRegistrationToken
 	rSigningKeys
 	rGetToken
+	rPartyID
+	rDimensionID
+	rTemplateID
+	rAnchorID
 	numReadStmts
 )
 
@@ -82,7 +86,12 @@ const productColumns = `p.code, p.seller_account_id, p.type, p.concurrent_agreem
 const registrationTokenColumns = `token, account_id, product_code, license_arn, created_at_ms, expires_at_ms`
 
 var readSQL = [numReadStmts]string{
-	rAccessKey: `SELECT ` + accessKeyColumns + ` FROM access_keys WHERE id = ?`,
+	// The dictionaries' ids, one key at a time (resolveRefs without create).
+	rPartyID:     partiesDict.selectOne(),
+	rDimensionID: dimensionDict.selectOne(),
+	rTemplateID:  templateDict.selectOne(),
+	rAnchorID:    anchorDict.selectOne(),
+	rAccessKey:   `SELECT ` + accessKeyColumns + ` FROM access_keys WHERE id = ?`,
 	// The workload's long-term keys and unexpired temporary ones, by the
 	// partial index on workload_id.
 	rWorkloadAccessKeys: `SELECT ` + accessKeyColumns + ` FROM access_keys
