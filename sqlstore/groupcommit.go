@@ -181,7 +181,9 @@ func (g *groupCommitter) commit(group []*groupCall) {
 	// The transaction's statements run under a context no caller can
 	// cancel: interrupting SQLite mid-statement would roll back the whole
 	// group, not just that caller's part.
+	attempt := 0
 	err := g.s.write(context.Background(), "RecordUsage", func(w *txn) error {
+		attempt++
 		w.deferSync = g.synced != nil
 		records = 0
 		for _, c := range live {
@@ -191,6 +193,13 @@ func (g *groupCommitter) commit(group []*groupCall) {
 				return err
 			}
 			out, err := recordUsageTx(w, c.prep, c.tok)
+			if err != nil && g.s.d.retryable(err, attempt) {
+				// A race the transaction must be run again for (none on
+				// SQLite's one writer today, but the dialect decides): the
+				// whole group runs again, as one caller's transaction
+				// would, instead of failing this caller.
+				return err
+			}
 			if err != nil {
 				if _, rerr := w.stmt(wRollbackToSavepoint).ExecContext(w.ctx); rerr != nil {
 					return rerr

@@ -75,3 +75,4 @@ func openPostgres(ctx context.Context, dsn string, cfg config) (*Store, error) {
 	}
 	return s, nil
 }
+
