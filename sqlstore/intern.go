@@ -115,8 +115,8 @@ type dictQuerier interface {
 // as d has columns), in keys' order. With create, the missing rows are
 // created in q: per chunk of keys one multi-row INSERT … ON CONFLICT DO
 // NOTHING RETURNING, then one SELECT for the keys that were there already.
-// Without create, q is not used: the committed rows are read on the read
-// pool, and a missing row's id is 0.
+// Without create, only committed rows are read (q is the read pool), and
+// a missing row's id is 0.
 //
 // On PostgreSQL a concurrent creator of the same row makes the INSERT wait
 // and then skip it; the SELECT after it, a new statement under READ
@@ -124,11 +124,12 @@ type dictQuerier interface {
 // two transactions creating overlapping rows lock them in the same order.
 func (s *Store) intern(ctx context.Context, q dictQuerier, d dictTable, keys [][]string, create bool) ([]int64, error) {
 	ids := make([]int64, len(keys))
-	if !create {
+	if !create && s.d.name == DialectSQLite {
 		// Committed rows, on the read pool, one prepared lookup a key:
-		// cheaper than parsing a query of many keys (these run on every
-		// call that meets a value the cache lacks, most often a value
-		// that does not exist yet).
+		// in-process, that is cheaper than parsing a query of many keys
+		// (these run on every call that meets a value the cache lacks,
+		// most often one that does not exist yet). PostgreSQL reads them
+		// all in one query below, one round trip instead of one a key.
 		for n, k := range keys {
 			args := make([]any, len(k))
 			for i, v := range k {

@@ -229,7 +229,8 @@ func slotOf(p *dedupParts) string { return strconv.FormatInt(p.hour, 10) + "/" +
 // the call, and the dictionary ids already committed (from the cache, else
 // one read on the read pool) — is done by the caller's goroutine before it
 // queues. SQLite has one writer and it bounds BatchMeterUsage, so the writer
-// is left the INSERT and the dictionary rows that do not exist yet.
+// is left the INSERT and the dictionary rows that do not exist yet. (Without
+// group commit — PostgreSQL — the ids are left to the transaction.)
 type preparedRecords struct {
 	recs []mpmeter.MeteringRecord
 	ins  []recordInput // one per record, in recs' order
@@ -285,6 +286,11 @@ func (s *Store) prepareRecords(ctx context.Context, q dictQuerier, recs []mpmete
 		if d != nil {
 			prev = i
 		}
+	}
+	if s.group == nil {
+		// No single writer to spare (PostgreSQL): the transaction resolves
+		// the ids in the round trips it makes anyway.
+		return p, nil
 	}
 	uniq := p.uniqueInputs()
 	var found []interned
