@@ -35,9 +35,13 @@ type walSyncer struct {
 	// not vouch for them (the PostgreSQL "fsyncgate" lesson): the store
 	// answers every later write with the error until it is reopened.
 	err error
+	// fsync is (*os.File).Sync; tests hold it to watch who waits for it.
+	fsync func(*os.File) error
 }
 
-func newWALSyncer(dbPath string) *walSyncer { return &walSyncer{path: dbPath + "-wal"} }
+func newWALSyncer(dbPath string) *walSyncer {
+	return &walSyncer{path: dbPath + "-wal", fsync: (*os.File).Sync}
+}
 
 // sync fsyncs the log.
 func (w *walSyncer) sync() error {
@@ -69,7 +73,7 @@ func (w *walSyncer) sync() error {
 	}
 	// os.File.Sync is fsync(2), and F_FULLFSYNC on macOS (what SQLite's
 	// fullfsync setting asked for).
-	if err := w.f.Sync(); err != nil {
+	if err := w.fsync(w.f); err != nil {
 		w.err = fmt.Errorf("sqlstore: fsync of the write-ahead log failed; writes are refused until the store is reopened: %w", err)
 		return w.err
 	}
