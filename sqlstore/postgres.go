@@ -75,4 +75,3 @@ func openPostgres(ctx context.Context, dsn string, cfg config) (*Store, error) {
 	}
 	return s, nil
 }
-
