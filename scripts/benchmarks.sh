@@ -104,6 +104,10 @@ for op in BatchMeterUsage MeterUsage ResolveCustomer; do
 		echo
 		"$bench" --render "$res/$op.json" | grep '^|'
 		echo
+		# The store's write side per target (commits, group size, the
+		# writer's busy share, bytes written per record).
+		"$bench" --render "$res/$op.json" | grep ' commits of ' | sed 's/^/- /' || true
+		echo
 	} >>"$ops"
 done
 
