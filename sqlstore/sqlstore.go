@@ -341,6 +341,10 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 	}
 	s.dicts.publish(w.pending)
 	if s.wal != nil && !w.deferSync {
+		// The writer's connection goes back first, so the next write
+		// runs its statements during this fsync (the deferred Close then
+		// does nothing).
+		conn.Close()
 		// Committed, but not yet durable: the error is reported and not
 		// retried (a retry would run fn twice).
 		if err := s.wal.sync(); err != nil {
