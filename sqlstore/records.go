@@ -336,6 +336,9 @@ func insertRecords(w *txn, recs []mpmeter.MeteringRecord) ([]mpmeter.MeteringOut
 			out[i] = mpmeter.MeteringOutcome{Created: false, Record: out[first[i]].Record}
 		}
 	}
+	if err := unrollDays(w, recs); err != nil { // after the INSERT: see unrollDays
+		return nil, err
+	}
 	return out, nil
 }
 
