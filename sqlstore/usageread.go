@@ -23,7 +23,9 @@ import (
 // seller, customer, license and dimension are tests of the row's dictionary
 // ids against the (small) dictionary rows that match, not indexes of their
 // own, so they cost nothing on the write path. A filter without a time
-// range reads the whole table.
+// range reads the whole table. Summaries per day and totals read the days
+// that are rolled up from usage_daily_sums instead (rollup.go), by the same
+// dictionary-id tests.
 
 // usageWhere is a WHERE clause (without the keyword) and its arguments.
 type usageWhere struct {
