@@ -321,6 +321,11 @@ type UsageSummaryQuery struct {
 	// the key, "" when they give none (and a record without allocations
 	// counts wholly for "").
 	ByTag string
+	// ByParty groups by everything that says who metered: product, seller,
+	// customer account, customer identifier, license ARN and workload (so
+	// by product and customer too). The daily usage feed's lines (one per
+	// agreement and region) are sums of these.
+	ByParty bool
 }
 
 // UsageSummaryLine is one line of a usage summary. Fields not grouped by are
@@ -331,10 +336,27 @@ type UsageSummaryLine struct {
 	CustomerAccountID string
 	Dimension         string
 	TagValue          string
-	Quantity          int64 // summed
+	// With ByParty: the rest of who metered.
+	SellerAccountID, CustomerIdentifier, LicenseArn, WorkloadID string
+	Quantity                                                    int64 // summed
 	// Records counts the records summed (with ByTag: the allocations, a
 	// record without allocations counting as one).
 	Records int64
+}
+
+// UsageRollupStep says what one call of a store's RollUpUsage did (the
+// daily usage rollup that package rollup keeps; docs/storage.md).
+type UsageRollupStep struct {
+	// From and To are the UTC days [From, To) the call worked on: one day,
+	// or a run of days without records. Both are zero when no closed day
+	// was left to roll up.
+	From, To time.Time
+	// Days is how many of them it rolled up: fewer than To-From when
+	// another roller claimed them first or a write un-rolled one meanwhile.
+	Days int
+	// Records is how many records it summed, Lines how many sums it wrote.
+	Records int64
+	Lines   int
 }
 
 // PurgeResult says what Store.PurgeExpired deleted.

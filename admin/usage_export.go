@@ -390,10 +390,13 @@ func (g *regions) of(ctx context.Context, workloadID string) (string, error) {
 	return region, nil
 }
 
-// feedRows sums the records per UTC day, agreement (license), dimension
-// and region as they stream in time order: one day's lines are in memory,
-// written when the next day begins. The store's summaries are not used
-// because they group by account, and an account may hold several
+// feedRows sums the usage per UTC day, agreement (license), dimension and
+// region: the store sums per day, dimension and party (product, customer,
+// license, workload: Store.UsageSummary with ByParty, which reads the
+// daily rollup where it can), and the lines of one party's workloads in
+// one region are added up here as they stream in day order: one day's
+// lines are in memory, written when the next day begins. Grouping by
+// account (the admin summaries) would not do: an account may hold several
 // agreements of a product (concurrent agreements) and run workloads in
 // several regions.
 func (a *API) feedRows(ctx context.Context, f mpmeter.UsageFilter, pr *pricing, none bool) iter.Seq2[any, error] {
@@ -430,36 +433,35 @@ func (a *API) feedRows(ctx context.Context, f mpmeter.UsageFilter, pr *pricing, 
 			clear(day)
 			return true
 		}
-		f.Newest = false
-		for r, err := range a.cfg.Store.EachUsage(ctx, f) {
+		q := mpmeter.UsageSummaryQuery{Filter: f, Period: 24 * time.Hour, ByParty: true, ByDimension: true}
+		for s, err := range a.cfg.Store.UsageSummary(ctx, q) {
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			d := r.Timestamp.UTC().Truncate(24 * time.Hour)
-			if !d.Equal(current) && len(day) > 0 {
+			if !s.Start.Equal(current) && len(day) > 0 {
 				if !emit() {
 					return
 				}
 			}
-			current = d
-			region, err := rg.of(ctx, r.WorkloadID)
+			current = s.Start
+			region, err := rg.of(ctx, s.WorkloadID)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			k := feedKey{r.ProductCode, r.CustomerAccountID, r.LicenseArn, r.Dimension, region}
+			k := feedKey{s.ProductCode, s.CustomerAccountID, s.LicenseArn, s.Dimension, region}
 			l, ok := day[k]
 			if !ok {
-				sub, err := ag.of(ctx, r)
+				sub, err := ag.of(ctx, mpmeter.MeteringRecord{ProductCode: s.ProductCode, CustomerAccountID: s.CustomerAccountID, LicenseArn: s.LicenseArn})
 				if err != nil {
 					yield(nil, err)
 					return
 				}
-				l = &feedLine{feedKey: k, seller: r.SellerAccountID, agreementID: sub.AgreementID, offerID: sub.OfferID}
+				l = &feedLine{feedKey: k, seller: s.SellerAccountID, agreementID: sub.AgreementID, offerID: sub.OfferID}
 				day[k] = l
 			}
-			l.quantity += r.Quantity
+			l.quantity += s.Quantity
 		}
 		if len(day) > 0 {
 			emit()

@@ -31,6 +31,10 @@ type Metrics struct {
 	purged       *prometheus.CounterVec
 	faults       *prometheus.CounterVec
 
+	rollupDays    prometheus.Counter
+	rollupRecords prometheus.Counter
+	rollupLag     prometheus.Gauge
+
 	notifyAttempts *prometheus.CounterVec
 	notifySeconds  *prometheus.HistogramVec
 	notifyEvents   prometheus.Counter
@@ -91,6 +95,19 @@ func New() *Metrics {
 			Help: "Expired rows deleted by the background purge: client_tokens (MeterUsage ClientTokens), registration_tokens.",
 		}, []string{"what"}),
 	}
+	m.rollupDays = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mpmeter_usage_rollup_days_total",
+		Help: "UTC days of usage rolled up into daily sums by the background roller (days that had no records count too).",
+	})
+	m.rollupRecords = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mpmeter_usage_rollup_records_total",
+		Help: "Usage records summed into daily sums by the background roller.",
+	})
+	m.rollupLag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mpmeter_usage_rollup_lag_seconds",
+		Help: "Closed usage time (days no call can store usage in any more) that the roller's last round had not rolled up yet: 0 when it is caught up.",
+	})
+	m.registry.MustRegister(m.rollupDays, m.rollupRecords, m.rollupLag)
 	m.faults = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mpmeter_faults_injected_total",
 		Help: "Faults injected on purpose (fault rules, docs/retries.md) by kind and operation.",
@@ -175,6 +192,15 @@ func (m *Metrics) ObserveAuditWrite(events int, d time.Duration) {
 func (m *Metrics) ObservePurged(what string, n int) {
 	m.purged.WithLabelValues(what).Add(float64(n))
 }
+
+// ObserveUsageRollup implements rollup.Observer.
+func (m *Metrics) ObserveUsageRollup(step mpmeter.UsageRollupStep) {
+	m.rollupDays.Add(float64(step.Days))
+	m.rollupRecords.Add(float64(step.Records))
+}
+
+// ObserveUsageRollupLag implements rollup.Observer.
+func (m *Metrics) ObserveUsageRollupLag(lag time.Duration) { m.rollupLag.Set(lag.Seconds()) }
 
 // FaultInjected implements faults.Observer. kind is one of
 // mpmeter.FaultKinds and operation an operation table's key (the

@@ -30,6 +30,7 @@ import (
 	"github.com/mpmeter/mpmeter/middleware"
 	"github.com/mpmeter/mpmeter/notify"
 	"github.com/mpmeter/mpmeter/ratelimit"
+	"github.com/mpmeter/mpmeter/rollup"
 	"github.com/mpmeter/mpmeter/seed"
 	"github.com/mpmeter/mpmeter/service"
 	"github.com/mpmeter/mpmeter/sigv4"
@@ -145,6 +146,15 @@ type Config struct {
 	// Logger are the server's.
 	Notify notify.Config
 
+	// UsageRollupOff runs no background roller (package rollup): the daily
+	// usage rollup is then left as it is, and summaries read the records of
+	// every day not rolled up. Otherwise a store that keeps the rollup
+	// (sqlstore) has it kept up to date by the service clock and windows.
+	UsageRollupOff bool
+	// UsageRollupInterval is how often the roller looks for closed days;
+	// 0 means a minute.
+	UsageRollupInterval time.Duration
+
 	Logger *slog.Logger
 }
 
@@ -179,6 +189,12 @@ type Server struct {
 	// Notifier sends the buyer journey's notifications (nil when
 	// Config.NotificationsOff). Its workers run from New until Close.
 	Notifier *notify.Notifier
+	// UsageRollup is what the background roller runs with, from New until
+	// Close (nil when Config.UsageRollupOff or the store keeps no rollup):
+	// rollup.Round(ctx, *UsageRollup) rolls up what is closed now.
+	UsageRollup *rollup.Config
+
+	stopRollup func() // stops the roller and waits for it
 }
 
 // entitlementNotifier sends entitlement-updated and License Updated when
@@ -366,6 +382,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.Notifier.Routes(mux)
 		s.Notifier.Start() // last: nothing after it can fail
 	}
+	if ru, ok := cfg.Store.(rollup.Store); ok && !cfg.UsageRollupOff {
+		s.UsageRollup = &rollup.Config{Store: ru, Clock: cfg.Clock, Interval: cfg.UsageRollupInterval, Observer: s.Metrics, Logger: cfg.Logger,
+			ClosedAfter: rollup.ClosedAfter(s.Service.UsageWindow(), s.Service.FutureTolerance())}
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			rollup.Run(ctx, *s.UsageRollup)
+		}()
+		s.stopRollup = func() { cancel(); <-stopped }
+	}
 	s.Handler = mux
 	return s, nil
 }
@@ -386,10 +413,14 @@ func healthHandler(build buildinfo.Info) http.Handler {
 	})
 }
 
-// Close stops what the server runs in the background: it writes the audit
-// events still queued. Call it after the HTTP server has shut down (no
-// request in flight) and before closing the store; ctx bounds the wait.
+// Close stops what the server runs in the background (the usage roller, the
+// notifier's workers) and writes the audit events still queued. Call it
+// after the HTTP server has shut down (no request in flight) and before
+// closing the store; ctx bounds the wait.
 func (s *Server) Close(ctx context.Context) error {
+	if s.stopRollup != nil {
+		s.stopRollup()
+	}
 	if s.Notifier != nil {
 		s.Notifier.Stop()
 	}

@@ -151,6 +151,14 @@ func New(cfg Config) (*Service, error) {
 
 var _ mpmeter.MeteringService = (*Service)(nil)
 
+// UsageWindow is the usage window in force (Config.UsageWindow, the default
+// applied): a call stores no usage stamped this long before its now.
+func (s *Service) UsageWindow() time.Duration { return s.cfg.UsageWindow }
+
+// FutureTolerance is how far ahead of the service clock a usage timestamp
+// may be (Config.FutureTolerance, the default applied; 0 for none).
+func (s *Service) FutureTolerance() time.Duration { return s.cfg.FutureTolerance }
+
 // invalidProductCode is the answer for a product that does not exist, is not
 // the caller's, or is not of the kind the operation meters: AWS does not tell
 // them apart, so a caller cannot probe other sellers' product codes.

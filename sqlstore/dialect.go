@@ -37,11 +37,22 @@ type dialect struct {
 	// transaction ends: " FOR UPDATE" on PostgreSQL; empty on SQLite, whose
 	// one writer holds the whole database already.
 	forUpdate string
+	// readSnapshot begins a read transaction whose statements all see one
+	// snapshot (a summary reading the rollup and the records beside it).
+	readSnapshot *sql.TxOptions
+	// waitForWriters are the statements with which a roller's claim waits
+	// for every write transaction that has inserted records to end, and
+	// holds new ones off until it commits (see Store.RollUpUsage). None on
+	// SQLite, where the claim's write transaction is alone anyway.
+	waitForWriters []string
 }
 
 var sqliteDialect = &dialect{
 	name:   DialectSQLite,
 	rebind: func(q string) string { return q },
+	// A deferred BEGIN on a read connection: the first SELECT takes the
+	// WAL snapshot that the transaction keeps.
+	readSnapshot: &sql.TxOptions{ReadOnly: true},
 	// No options: the write connection's DSN sets _txlock=immediate, so
 	// every write transaction starts with BEGIN IMMEDIATE and takes the
 	// write lock up front. A DEFERRED transaction that reads first and then
@@ -83,7 +94,16 @@ var postgresDialect = &dialect{
 	// CONFLICT, which wait for a concurrent inserter of the same key and
 	// then see its committed row, so no stronger isolation is needed and no
 	// serialization failures are provoked. See recordUsageTx for the races.
-	txOptions: &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+	txOptions:    &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+	readSnapshot: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	// SHARE conflicts with the ROW EXCLUSIVE lock that an INSERT takes and
+	// holds to the end of its transaction, and with nothing a reader
+	// takes. The timeout bounds how long writers queued behind the claim
+	// can wait (a claim that times out is tried again next round).
+	waitForWriters: []string{
+		`SET LOCAL lock_timeout = '` + strconv.FormatInt(rollupLockTimeout.Milliseconds(), 10) + `ms'`,
+		`LOCK TABLE usage_records IN SHARE MODE`,
+	},
 	retryable: postgresRetryable,
 	tagExists: func(withValue bool) string {
 		c := `r.allocations IS NOT NULL AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.allocations::jsonb) a(e),

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 )
 
 // MigrationsForTest returns the dialect's migrations as "NNNN_name".
@@ -75,4 +76,46 @@ func MigrateUpToForTest(ctx context.Context, db *sql.DB, dialectName string, upT
 		d = postgresDialect
 	}
 	return migrateUpTo(ctx, db, d, dialectName, upTo)
+}
+
+// RolledDaysForTest returns the UTC days that are rolled up and those that
+// are claimed by a roller, oldest first.
+func RolledDaysForTest(ctx context.Context, s *Store) (rolled, claimed []time.Time, err error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT day_ms, state FROM usage_rolled_days ORDER BY day_ms`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, state int64
+		if err := rows.Scan(&d, &state); err != nil {
+			return nil, nil, err
+		}
+		if state == dayRolledUp {
+			rolled = append(rolled, fromMS(d))
+		} else {
+			claimed = append(claimed, fromMS(d))
+		}
+	}
+	return rolled, claimed, rows.Err()
+}
+
+// AddToDailySumsForTest adds delta to the quantity of every daily sum of
+// day: what a summary reads from the rollup shows it, what it reads from
+// the records does not.
+func AddToDailySumsForTest(ctx context.Context, s *Store, day time.Time, delta int64) error {
+	return s.write(ctx, "test", func(w *txn) error {
+		_, err := w.exec(`UPDATE usage_daily_sums SET quantity = quantity + ? WHERE day_ms = ?`, delta, ms(day))
+		return err
+	})
+}
+
+// ClaimDayForTest stores a claim of day by a roller that is not s's, made
+// at claimedAt (service clock).
+func ClaimDayForTest(ctx context.Context, s *Store, day, claimedAt time.Time) error {
+	return s.write(ctx, "test", func(w *txn) error {
+		_, err := w.exec(`INSERT INTO usage_rolled_days (day_ms, state, claim, claimed_at_ms) VALUES (?, ?, ?, ?)`,
+			ms(day), dayClaimed, -1, ms(claimedAt))
+		return err
+	})
 }

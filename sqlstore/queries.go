@@ -15,6 +15,7 @@ const (
 	wSavepoint
 	wRollbackToSavepoint
 	wReleaseSavepoint
+	wRolledDayProbe
 	numWriteStmts
 )
 
@@ -40,6 +41,8 @@ var writeSQL = [numWriteStmts]string{
 	wSavepoint:           `SAVEPOINT record_usage`,
 	wRollbackToSavepoint: `ROLLBACK TO record_usage`,
 	wReleaseSavepoint:    `RELEASE record_usage`,
+	// unrollDays' probe: is any day in [?, ?] rolled up or claimed?
+	wRolledDayProbe: `SELECT 1 FROM usage_rolled_days WHERE day_ms >= ? AND day_ms <= ? LIMIT 1`,
 }
 
 // insertRecordsSQL inserts rows records in one statement. ON CONFLICT names

@@ -398,6 +398,9 @@ func insertRecords(w *txn, p *preparedRecords) ([]mpmeter.MeteringOutcome, error
 			out[i] = mpmeter.MeteringOutcome{Created: false, Record: out[p.first[i]].Record}
 		}
 	}
+	if err := unrollDays(w, recs); err != nil { // after the INSERT: see unrollDays
+		return nil, err
+	}
 	return out, nil
 }
 
