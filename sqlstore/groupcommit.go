@@ -25,20 +25,12 @@ import (
 // Batching is natural rather than timed: while one group commits, callers
 // queue up, and the next group takes everything queued (up to
 // maxGroupRecords). An idle store commits a lone call at once.
-//
-// The fsync of the log that makes a group durable runs on a goroutine of
-// its own (syncLoop, see walSyncer): a committed group goes to it, and the
-// writer goes on with the next group while the fsync runs. Its callers are
-// answered after that fsync, never before.
+
 type groupCommitter struct {
 	s     *Store
 	queue chan *groupCall
 	stop  chan struct{}
 	done  chan struct{}
-	// synced carries committed groups to syncLoop (nil without a
-	// walSyncer: COMMIT itself was durable and run answers).
-	synced   chan []*groupCall
-	syncDone chan struct{}
 
 	// closing guards queue: submit sends under the read lock, close sets
 	// closed under the write lock, so nothing is queued after run's final
@@ -64,47 +56,8 @@ var errClosed = errors.New("sqlstore: store is closed")
 
 func newGroupCommitter(s *Store) *groupCommitter {
 	g := &groupCommitter{s: s, queue: make(chan *groupCall, 1024), stop: make(chan struct{}), done: make(chan struct{})}
-	if s.wal != nil {
-		// Unbuffered: the writer hands group k+1 over only once the fsync
-		// of group k is done, so at most two groups are past COMMIT and
-		// unanswered, and callers arriving during an fsync gather into
-		// the next group instead of a string of small commits (each
-		// commit writes its own copies of the pages it shares with the
-		// others).
-		g.synced, g.syncDone = make(chan []*groupCall), make(chan struct{})
-		go g.syncLoop()
-	}
 	go g.run()
 	return g
-}
-
-// syncLoop fsyncs the log for committed groups and answers their callers:
-// one fsync for every group that committed while the previous one ran.
-func (g *groupCommitter) syncLoop() {
-	defer close(g.syncDone)
-	for calls := range g.synced {
-	more:
-		for {
-			select {
-			case c, ok := <-g.synced:
-				if !ok {
-					break more
-				}
-				calls = append(calls, c...)
-			default:
-				break more
-			}
-		}
-		if err := g.s.wal.sync(); err != nil {
-			err = fmt.Errorf("sqlstore: RecordUsage: %w", err)
-			for _, c := range calls {
-				c.out, c.err = nil, err
-			}
-		}
-		for _, c := range calls {
-			close(c.done)
-		}
-	}
 }
 
 // submit queues a call and waits for the commit that answers it. Once the
@@ -184,7 +137,6 @@ func (g *groupCommitter) commit(group []*groupCall) {
 	attempt := 0
 	err := g.s.write(context.Background(), "RecordUsage", func(w *txn) error {
 		attempt++
-		w.deferSync = g.synced != nil
 		records = 0
 		for _, c := range live {
 			c.out, c.err = nil, nil
@@ -219,10 +171,6 @@ func (g *groupCommitter) commit(group []*groupCall) {
 	})
 	if err == nil {
 		g.s.observeCommit(records, time.Since(start))
-		if g.synced != nil {
-			g.synced <- live // answered after the fsync
-			return
-		}
 	}
 	for _, c := range live {
 		if err != nil {
@@ -239,8 +187,4 @@ func (g *groupCommitter) close() {
 	g.closing.Unlock()
 	close(g.stop)
 	<-g.done
-	if g.synced != nil {
-		close(g.synced)
-		<-g.syncDone
-	}
 }

@@ -25,12 +25,8 @@ func TestSQLiteSettings(t *testing.T) {
 		name string
 		db   *sql.DB
 	}{{"writer", s.wdb}, {"reader", s.rdb}} {
-		sync := "2" // FULL: readers never write, and checkpoint on close
-		if db.name == "writer" {
-			sync = "1" // NORMAL, and the store fsyncs the log itself (walSyncer)
-		}
 		for pragma, want := range map[string]string{
-			"journal_mode": "wal", "synchronous": sync, "foreign_keys": "1", "busy_timeout": "1500",
+			"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "1500",
 		} {
 			var got string
 			if err := db.db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {

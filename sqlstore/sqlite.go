@@ -27,19 +27,11 @@ import (
 //     Against kill -9 this is what counts: once COMMIT returns the log frames
 //     are in the operating system (written with write(2)), which keeps them
 //     when the process dies, and the next open replays the log.
-//   - Every write is answered only after an fsync of the log that follows
-//     its COMMIT. That is what survives power loss or a kernel crash, where
-//     the page cache is lost; without it the last commits before a power
-//     cut could vanish after their 200. The writer runs with
-//     synchronous=NORMAL (COMMIT writes the log, checkpoints fsync it) and
-//     the store does the fsync itself (walSyncer): the same fsync FULL
-//     would do inside COMMIT, moved out of it so that group commit can
-//     start the next group's statements while it runs. Readers keep FULL
-//     (they never write; the last connection to close checkpoints). Not
-//     fsynced on their own: the quota buckets' and fault rules' counters
-//     (TakeToken, TakeFaultCount), single statements outside write; the
-//     next write's fsync covers them, and a power cut can give back a few
-//     tokens or fault firings.
+//   - synchronous=FULL. In WAL mode every commit also fsyncs the log before
+//     COMMIT returns. That is what survives power loss or a kernel crash,
+//     where the page cache is lost: NORMAL would only fsync at checkpoints,
+//     so the last commits before a power cut could vanish after their 200.
+//     The price is one fsync per transaction; group commit amortises it.
 //   - fullfsync=1. On macOS fsync(2) does not flush the drive's own cache;
 //     F_FULLFSYNC does. Without it FULL is not durable there. Other systems
 //     ignore it.
@@ -93,7 +85,6 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 
 	wq := cloneValues(common)
 	wq.Set("_journal_mode", "WAL")
-	wq.Set("_synchronous", "NORMAL") // and walSyncer fsyncs the log before any answer
 	wq.Set("_txlock", "immediate")
 	wq.Add("_pragma", "cache_size(-8192)")
 
@@ -127,7 +118,6 @@ func openSQLite(ctx context.Context, path string, cfg config) (*Store, error) {
 	rdb.SetMaxIdleConns(readers)
 
 	s := &Store{d: sqliteDialect, wdb: wdb, rdb: rdb, commitObserver: cfg.commitObserver, auditObserver: cfg.auditObserver, dicts: newDictionaries()}
-	s.wal = newWALSyncer(path)
 	if !cfg.noGroupCommit {
 		s.group = newGroupCommitter(s)
 	}
@@ -168,7 +158,7 @@ func connectSQLite(ctx context.Context, db *sql.DB, busy time.Duration) error {
 func checkSQLite(ctx context.Context, db *sql.DB) error {
 	checks := []struct{ pragma, want string }{
 		{"journal_mode", "wal"},
-		{"synchronous", "1"}, // NORMAL: the store fsyncs the log itself (walSyncer)
+		{"synchronous", "2"}, // FULL
 		{"foreign_keys", "1"},
 	}
 	for _, c := range checks {

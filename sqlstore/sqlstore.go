@@ -116,10 +116,7 @@ type Store struct {
 
 	// group folds concurrent RecordUsage calls into one transaction
 	// (SQLite only; nil otherwise).
-	group *groupCommitter
-	// wal fsyncs SQLite's write-ahead log after each write transaction
-	// (nil for PostgreSQL, whose COMMIT is durable).
-	wal            *walSyncer
+	group          *groupCommitter
 	commitObserver func(records int, d time.Duration)
 	auditObserver  func(events int, d time.Duration)
 
@@ -178,9 +175,6 @@ func (s *Store) Close() error {
 			errs = append(errs, s.rdb.Close())
 		}
 		errs = append(errs, s.wdb.Close())
-		if s.wal != nil {
-			errs = append(errs, s.wal.close())
-		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -237,10 +231,6 @@ type txn struct {
 	// pending are the dictionary ids this transaction created or found,
 	// published to the cache once it has committed.
 	pending []interned
-	// deferSync, set by fn, leaves the fsync of SQLite's log after COMMIT
-	// to the caller of write (group commit; see walSyncer), which must not
-	// answer anyone before it.
-	deferSync bool
 }
 
 func (w *txn) stmt(k writeStmt) *sql.Stmt {
@@ -340,25 +330,8 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *txn) error) error {
 		return err
 	}
 	s.dicts.publish(w.pending)
-	if s.wal != nil && !w.deferSync {
-		// The writer's connection goes back first, so the next write
-		// runs its statements during this fsync (the deferred Close then
-		// does nothing).
-		conn.Close()
-		// Committed, but not yet durable: the error is reported and not
-		// retried (a retry would run fn twice).
-		if err := s.wal.sync(); err != nil {
-			return &syncError{err}
-		}
-	}
 	return nil
 }
-
-// syncError is a write that committed but whose fsync failed.
-type syncError struct{ err error }
-
-func (e *syncError) Error() string { return e.err.Error() }
-func (e *syncError) Unwrap() error { return e.err }
 
 // ctxErr is ctx.Err(), also when ctx's deadline has passed but its timer has
 // not fired yet: a driver's network deadline (set from ctx's) can expire
