@@ -3,7 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"cmp"
-	"compress/flate"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/flate"
 
 	"github.com/mpmeter/mpmeter"
 )
@@ -21,7 +23,11 @@ import (
 // 25-record BatchMeterUsage's event is ~7.7 kB of JSON, ~0.7 kB deflated:
 // the audit log shares SQLite's one writer with the usage records, and
 // bytes written are what it costs there (docs/benchmarks.md). Compressing
-// happens before the write transaction, on the audit writer's goroutine.
+// happens before the write transaction, on the audit writer's goroutine,
+// with klauspost/compress's DEFLATE: the same format as compress/flate's
+// (rows either wrote read back with either), at BestSpeed ~2.3x faster on
+// a 25-record event (9 us against 21 us, the same size), and the audit
+// writer's compressing competes with the requests for the CPU.
 
 // deflaters and inflaters reuse compressors: a flate.Writer is ~1 MB of
 // state.
