@@ -160,14 +160,24 @@ func (s *Store) intern(ctx context.Context, q dictQuerier, d dictTable, keys [][
 			}
 		}
 		if len(rest) > 0 {
-			var where string
+			cols := "t." + strings.Join(d.cols, ", t.")
+			var query string
 			if len(d.cols) == 1 {
-				where = d.cols[0] + ` IN (?` + strings.Repeat(", ?", len(rest)-1) + `)`
+				query = `SELECT t.id, ` + cols + ` FROM ` + d.table + ` t WHERE t.` + d.cols[0] + ` IN (?` + strings.Repeat(", ?", len(rest)-1) + `)`
 			} else {
-				term := "(" + strings.Join(d.cols, " = ? AND ") + " = ?)"
-				where = term + strings.Repeat(" OR "+term, len(rest)-1)
+				// A join with the keys as a VALUES list, one index probe a
+				// key on both databases. (An OR of the keys' conditions
+				// made PostgreSQL scan the whole table, and two nodes,
+				// each missing the other's rows in its cache, collapsed
+				// to a tenth of one node's records/s.)
+				row := "(?" + strings.Repeat(", ?", len(d.cols)-1) + ")"
+				on := make([]string, len(d.cols))
+				for i, c := range d.cols {
+					on[i] = fmt.Sprintf("t.%s = v.column%d", c, i+1)
+				}
+				query = `SELECT t.id, ` + cols + ` FROM (VALUES ` + row + strings.Repeat(", "+row, len(rest)-1) + `) v JOIN ` +
+					d.table + ` t ON ` + strings.Join(on, " AND ")
 			}
-			query := `SELECT id, ` + strings.Join(d.cols, ", ") + ` FROM ` + d.table + ` WHERE ` + where
 			if err := s.scanDict(ctx, q, query, rest, got); err != nil {
 				return nil, err
 			}
