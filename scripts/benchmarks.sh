@@ -339,7 +339,7 @@ if growth and os.path.exists(growth):
         check(f"growth on {g['target']}: disk bytes per record", "–", f"{last['bytes_per_record']:.0f}", True)
 else:
     check("growth to 10 million records", "flat, report < 1 s, RSS < 200 MiB", "not run (GROWTH=10000000)", None)
-print("### Targets of the issue\n")
+print("### Targets of the earlier performance issue (issue 13's are in the storage write path section below)\n")
 print("| target | required | measured | met |")
 print("|---|---|---|---|")
 for row in rows:
