@@ -182,7 +182,8 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 		}
 		before, began := storeCounters(ctx, t.Endpoint()), time.Now()
 		r, err := Run(ctx, l)
-		if after := storeCounters(ctx, t.Endpoint()); before != nil && after != nil && after.Commits > before.Commits {
+		after := storeCounters(ctx, t.Endpoint())
+		if before != nil && after != nil && after.Commits > before.Commits {
 			res.Store = &StoreStats{Seconds: time.Since(began).Seconds(), Commits: after.Commits - before.Commits,
 				Records: after.Records - before.Records, CommitSeconds: after.CommitSeconds - before.CommitSeconds,
 				AuditSeconds: after.AuditSeconds - before.AuditSeconds}
@@ -196,7 +197,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 			}
 		}
 		if t.Audit {
-			res.AuditWriteShare = auditWriteShare(ctx, t.Endpoint())
+			res.AuditWriteShare = after.auditShare()
 		}
 		t.Stop()
 		if err != nil {
@@ -214,10 +215,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 	return rep, ctx.Err()
 }
 
-// auditWriteShare reads a server's metrics: audit batch write time over all
-// write time (nil when they cannot be read).
-func auditWriteShare(ctx context.Context, endpoint string) *float64 {
-	c := storeCounters(ctx, endpoint)
+// auditShare is audit batch write time over all write time (nil when the
+// counters could not be read or show no writes).
+func (c *StoreStats) auditShare() *float64 {
 	if c == nil || c.AuditSeconds+c.CommitSeconds == 0 {
 		return nil
 	}

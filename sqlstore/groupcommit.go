@@ -25,7 +25,6 @@ import (
 // Batching is natural rather than timed: while one group commits, callers
 // queue up, and the next group takes everything queued (up to
 // maxGroupRecords). An idle store commits a lone call at once.
-
 type groupCommitter struct {
 	s     *Store
 	queue chan *groupCall

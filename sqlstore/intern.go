@@ -115,8 +115,8 @@ type dictQuerier interface {
 // as d has columns), in keys' order. With create, the missing rows are
 // created in q: per chunk of keys one multi-row INSERT … ON CONFLICT DO
 // NOTHING RETURNING, then one SELECT for the keys that were there already.
-// Without create, only committed rows are read (q is the read pool), and
-// a missing row's id is 0.
+// Without create, q is not used: the committed rows are read with the
+// read pool's prepared lookups, and a missing row's id is 0.
 //
 // On PostgreSQL a concurrent creator of the same row makes the INSERT wait
 // and then skip it; the SELECT after it, a new statement under READ
@@ -124,12 +124,13 @@ type dictQuerier interface {
 // two transactions creating overlapping rows lock them in the same order.
 func (s *Store) intern(ctx context.Context, q dictQuerier, d dictTable, keys [][]string, create bool) ([]int64, error) {
 	ids := make([]int64, len(keys))
-	if !create && s.d.name == DialectSQLite {
+	if !create {
 		// Committed rows, on the read pool, one prepared lookup a key:
-		// in-process, that is cheaper than parsing a query of many keys
-		// (these run on every call that meets a value the cache lacks,
-		// most often one that does not exist yet). PostgreSQL reads them
-		// all in one query below, one round trip instead of one a key.
+		// cheaper than parsing a query of many keys. On SQLite these run
+		// for every call that meets a value the cache lacks (most often
+		// one that does not exist yet); PostgreSQL only previews here
+		// (PreviewUsage: one record), as its writes resolve the ids in
+		// their transaction (prepareRecords).
 		for n, k := range keys {
 			args := make([]any, len(k))
 			for i, v := range k {
@@ -142,11 +143,11 @@ func (s *Store) intern(ctx context.Context, q dictQuerier, d dictTable, keys [][
 		}
 		return ids, nil
 	}
+	row := "(?" + strings.Repeat(", ?", len(d.cols)-1) + ")" // one key's values
 	for start := 0; start < len(keys); start += dictChunk {
 		chunk := keys[start:min(start+dictChunk, len(keys))]
 		got := make(map[string]int64, len(chunk))
 		if create {
-			row := "(?" + strings.Repeat(", ?", len(d.cols)-1) + ")"
 			query := `INSERT INTO ` + d.table + ` (` + strings.Join(d.cols, ", ") + `) VALUES ` + row +
 				strings.Repeat(", "+row, len(chunk)-1) + ` ON CONFLICT DO NOTHING RETURNING id, ` + strings.Join(d.cols, ", ")
 			if err := s.scanDict(ctx, q, query, chunk, got); err != nil {
@@ -170,7 +171,6 @@ func (s *Store) intern(ctx context.Context, q dictQuerier, d dictTable, keys [][
 				// made PostgreSQL scan the whole table, and two nodes,
 				// each missing the other's rows in its cache, collapsed
 				// to a tenth of one node's records/s.)
-				row := "(?" + strings.Repeat(", ?", len(d.cols)-1) + ")"
 				on := make([]string, len(d.cols))
 				for i, c := range d.cols {
 					on[i] = fmt.Sprintf("t.%s = v.column%d", c, i+1)
