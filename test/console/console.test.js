@@ -78,6 +78,17 @@ async function check(name) {
 
 const h1 = () => page.locator('h1').innerText();
 
+// open follows a link of the console's navigation and waits until the new
+// page has loaded. A click only starts the navigation: a reload or a
+// locator issued while it is in flight races it ("Not attached to an active
+// page" from page.reload, seen in CI).
+async function open(name) {
+  const link = page.getByRole('link', { name, exact: true });
+  const href = new URL(await link.getAttribute('href'), page.url()).href;
+  await link.click();
+  await page.waitForURL(href);
+}
+
 before(async () => {
   // The seller's landing page and SNS endpoint.
   landing = createServer((req, res) => {
@@ -179,7 +190,7 @@ test('a form post without the CSRF token is refused', async () => {
 let agreement, customer, token;
 
 test('the buyer simulator creates a buyer and subscribes it with a free trial', async () => {
-  await page.getByRole('link', { name: 'Customers & subscriptions' }).click();
+  await open('Customers & subscriptions');
   await page.locator('#acct-id').fill(BUYER);
   await page.locator('#acct-name').fill('Console Buyer');
   await page.getByRole('button', { name: 'Create account' }).click();
@@ -237,7 +248,7 @@ test('ResolveCustomer and BatchMeterUsage through the AWS CLI', async () => {
 });
 
 test('the usage explorer charts the metered quantity and downloads it as CSV', async () => {
-  await page.getByRole('link', { name: 'Usage' }).click();
+  await open('Usage');
   await page.locator('#group').selectOption('customer');
   await page.locator('#product').fill(PRODUCT);
   await page.getByRole('button', { name: 'Show' }).click();
@@ -258,7 +269,7 @@ test('the usage explorer charts the metered quantity and downloads it as CSV', a
 });
 
 test('the call log shows both calls, with the request and response', async () => {
-  await page.getByRole('link', { name: 'API call log' }).click();
+  await open('API call log');
   // The audit log is written within about half a second of a call.
   await waitFor('the calls in the log', async () => {
     await page.reload();
@@ -280,7 +291,7 @@ test('the call log shows both calls, with the request and response', async () =>
 });
 
 test('the overview counts the calls and the records, live', async () => {
-  await page.getByRole('link', { name: 'Overview' }).click();
+  await open('Overview');
   await waitFor('the overview to count the calls', async () => Number(await page.getByTestId('calls-15').innerText()) >= 2);
   assert.match(await page.getByTestId('records-per-product').innerText(), new RegExp(`${PRODUCT}\\s+1\\s+7`));
   // The browser's own requests (a favicon, say) never reach the Metering
@@ -295,13 +306,13 @@ test('the overview counts the calls and the records, live', async () => {
 });
 
 test('cancel in the simulator, and the notifications arrive', async () => {
-  await page.getByRole('link', { name: 'Customers & subscriptions' }).click();
+  await open('Customers & subscriptions');
   const row = page.locator(`tr[data-agreement="${agreement}"]`);
   await row.getByRole('button', { name: `Cancel ${agreement}` }).click();
   assert.match(await page.locator('.flash').innerText(), new RegExp(`${agreement} is cancelled`));
   assert.equal(await page.locator(`tr[data-agreement="${agreement}"] .status`).innerText(), 'cancelled');
 
-  await page.getByRole('link', { name: 'Notifications' }).click();
+  await open('Notifications');
   if (!features.notifications) {
     console.log('# this server sends no notifications: the deliveries page says so');
     await page.getByTestId('notifications-off').waitFor();
@@ -324,7 +335,7 @@ test('cancel in the simulator, and the notifications arrive', async () => {
 });
 
 test('signing keys rotate', async () => {
-  await page.getByRole('link', { name: 'Signing keys' }).click();
+  await open('Signing keys');
   const rows = page.getByTestId('signing-keys').locator('tbody tr');
   const before = await rows.count();
   await page.getByRole('button', { name: /Rotate/ }).click();
@@ -334,7 +345,7 @@ test('signing keys rotate', async () => {
 });
 
 test('the clock advances and resets', async () => {
-  await page.getByRole('link', { name: 'Clock' }).click();
+  await open('Clock');
   assert.equal(await page.getByTestId('clock-offset').innerText(), '0s');
   await page.locator('#by').fill('2h');
   await page.getByRole('button', { name: 'Advance' }).click();
