@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -42,7 +43,17 @@ type capture struct {
 
 func loadCaptures(t testing.TB) []capture {
 	t.Helper()
-	data, err := os.ReadFile(capturesPath)
+	cs := readCaptures(t, capturesPath)
+	if len(cs) != 9 {
+		t.Fatalf("got %d captures, want 9", len(cs))
+	}
+	return cs
+}
+
+// readCaptures reads a file of captures, one JSON object a line.
+func readCaptures(t testing.TB, path string) []capture {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("reading captures: %v", err)
 	}
@@ -56,9 +67,6 @@ func loadCaptures(t testing.TB) []capture {
 			t.Fatalf("parsing capture: %v", err)
 		}
 		cs = append(cs, c)
-	}
-	if len(cs) != 9 {
-		t.Fatalf("got %d captures, want 9", len(cs))
 	}
 	return cs
 }
@@ -634,7 +642,7 @@ func TestNoKeyLookupBeforeScopeChecks(t *testing.T) {
 }
 
 // A rotated secret must take effect at once, though the old secret's signing
-// key is cached: the signer's own cache is keyed by access key id, not secret.
+// key is cached (for the same access key id, region and day).
 func TestSecretRotation(t *testing.T) {
 	boto := loadCaptures(t)[0]
 	k := sellerKeys()
@@ -664,24 +672,74 @@ func TestFailuresAreNotCached(t *testing.T) {
 		_, err := verifyCapture(t, v, c)
 		wantErr(t, err, mpmeter.CodeInvalidSignature, msgMismatch)
 	}
-	if n := len(v.signers); n != 0 {
-		t.Fatalf("%d cached signers after failures only", n)
+	if n := len(v.keys); n != 0 {
+		t.Fatalf("%d cached signing keys after failures only", n)
 	}
 	if _, err := verifyCapture(t, v, boto); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(v.signers); n != 1 {
-		t.Fatalf("%d cached signers, want 1", n)
+	if n := len(v.keys); n != 1 {
+		t.Fatalf("%d cached signing keys, want 1", n)
+	}
+}
+
+// The cache keeps one day's key per secret and region: a request of the
+// next day derives the new key and, once it verified, replaces the old one;
+// a failed request of another day leaves the cache alone.
+func TestSigningKeyOfTheDay(t *testing.T) {
+	day1 := time.Date(2026, 11, 25, 23, 59, 0, 0, time.UTC)
+	day2 := day1.Add(2 * time.Minute)
+	now := day1
+	v := &Verifier{Keys: sellerKeys(), Now: func() time.Time { return now }}
+	cachedDate := func() string {
+		t.Helper()
+		if len(v.keys) != 1 {
+			t.Fatalf("%d cached signing keys, want 1", len(v.keys))
+		}
+		for _, sk := range v.keys {
+			return sk.date
+		}
+		return ""
+	}
+	s1 := sdkSigned(t, sellerSecret, "", day1)
+	if _, err := v.Verify(context.Background(), s1.req, s1.body); err != nil {
+		t.Fatal(err)
+	}
+	if d := cachedDate(); d != "20261125" {
+		t.Fatalf("cached key of %s", d)
+	}
+
+	now = day2
+	bad := sdkSigned(t, "another-secret", "", day2)
+	_, err := v.Verify(context.Background(), bad.req, bad.body)
+	wantErr(t, err, mpmeter.CodeInvalidSignature, msgMismatch)
+	if d := cachedDate(); d != "20261125" {
+		t.Fatalf("a failure replaced the cached key by that of %s", d)
+	}
+	s2 := sdkSigned(t, sellerSecret, "", day2)
+	for range 2 {
+		if _, err := v.Verify(context.Background(), s2.req, s2.body); err != nil {
+			t.Fatal(err)
+		}
+		if d := cachedDate(); d != "20261126" {
+			t.Fatalf("cached key of %s", d)
+		}
+	}
+	// Yesterday's request, still inside the skew window, derives its key
+	// again.
+	if _, err := v.Verify(context.Background(), s1.req, s1.body); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func TestCacheIsBounded(t *testing.T) {
 	v := &Verifier{}
-	for i := range maxSigners + 10 {
-		v.remember(signerKey{secret: fmt.Sprint(i), region: "us-east-1"}, v4.NewSigner())
+	for i := range maxSigningKeys + 10 {
+		k := scopeKey{secret: fmt.Sprint(i), region: "us-east-1", service: mpmeter.SigningName}
+		v.remember(k, deriveSigningKey(k, "20261125"))
 	}
-	if n := len(v.signers); n != maxSigners {
-		t.Fatalf("%d cached signers, want %d", n, maxSigners)
+	if n := len(v.keys); n != maxSigningKeys {
+		t.Fatalf("%d cached signing keys, want %d", n, maxSigningKeys)
 	}
 }
 
@@ -710,15 +768,62 @@ func sdkSigned(t testing.TB, secret, sessionToken string, at time.Time) signedRe
 		mpmeter.SigningName, "eu-west-2", at); err != nil {
 		t.Fatal(err)
 	}
-	var wire bytes.Buffer
-	if err := req.Write(&wire); err != nil {
-		t.Fatal(err)
-	}
-	got, err := http.ReadRequest(bufio.NewReader(&wire))
+	got, err := throughWire(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return signedRequest{got, body}
+}
+
+// throughWire writes a client's request in HTTP/1.1 and reads it back as a
+// server does.
+func throughWire(req *http.Request) (*http.Request, error) {
+	var wire bytes.Buffer
+	if err := req.Write(&wire); err != nil {
+		return nil, err
+	}
+	return http.ReadRequest(bufio.NewReader(&wire))
+}
+
+// sdkSignedWith is a ResolveCustomer request to path and query, with header
+// X-Custom: value (and a second X-Custom: value2 unless it is empty),
+// signed by aws-sdk-go-v2 at and read back off the wire. ok is false when
+// the server does not read the URL or the headers the client signed, which
+// is no request a verifier could accept.
+func sdkSignedWith(t testing.TB, at time.Time, path, query, value, value2 string, body []byte) (sent *http.Request, ok bool) {
+	t.Helper()
+	u, err := url.Parse("http://metering.local:8080" + path)
+	if err != nil || u.Host != "metering.local:8080" || !strings.HasPrefix(u.Path, "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, false
+	}
+	u.RawQuery = query
+	req, err := http.NewRequest(http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, false
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", mpmeter.TargetPrefix+".ResolveCustomer")
+	for _, v := range []string{value, value2} {
+		if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			return nil, false // no valid field value
+		}
+	}
+	req.Header["X-Custom"] = []string{value}
+	if value2 != "" {
+		req.Header["X-Custom"] = append(req.Header["X-Custom"], value2)
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: sellerKeyID, SecretAccessKey: sellerSecret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]),
+		mpmeter.SigningName, "us-east-1", at); err != nil {
+		t.Fatal(err)
+	}
+	got, err := throughWire(req)
+	if err != nil || got.URL.EscapedPath() != req.URL.EscapedPath() || got.URL.RawQuery != req.URL.RawQuery ||
+		len(got.Header["X-Custom"]) != len(req.Header["X-Custom"]) {
+		return nil, false
+	}
+	return got, true
 }
 
 func TestSDKSignedRequests(t *testing.T) {
@@ -797,9 +902,7 @@ func TestHeaderSetsOfOtherSigners(t *testing.T) {
 	}
 	for _, signed := range cases {
 		t.Run(strings.Join(signed, ";"), func(t *testing.T) {
-			c := capture{Method: "POST", Path: "/", Headers: append([][2]string(nil), base...), Body: string(body)}
-			c.Headers = append(c.Headers, [2]string{"Authorization",
-				refAuthorization("POST", "/", base, signed, body, sellerKeyID, sellerSecret, "us-east-1", mpmeter.SigningName, at)})
+			c := refSigned(base, signed, body, at)
 			v := verifierAt(at)
 			v.Keys = keysWithSessionToken("token")
 			if _, err := verifyCapture(t, v, c); err != nil {
@@ -845,11 +948,27 @@ func TestReferenceSignerAgreesWithSDK(t *testing.T) {
 	}
 }
 
+// refSigned is a POST / with headers and body, signed with the seller's key
+// for us-east-1 over the headers named in signed by refAuthorization.
+func refSigned(headers [][2]string, signed []string, body []byte, at time.Time) capture {
+	c := capture{Method: "POST", Path: "/", Headers: append([][2]string(nil), headers...), Body: string(body)}
+	c.Headers = append(c.Headers, [2]string{"Authorization",
+		refAuthorization("POST", "/", headers, signed, body, sellerKeyID, sellerSecret, "us-east-1", mpmeter.SigningName, at)})
+	return c
+}
+
 // refAuthorization is SigV4 as the spec writes it, for a request whose path
 // needs no escaping and which has no query.
 func refAuthorization(method, path string, headers [][2]string, signed []string, body []byte,
 	keyID, secret, region, service string, at time.Time) string {
 	sort.Strings(signed)
+	return refAuthorizationAsListed(method, path, headers, signed, body, keyID, secret, region, service, at)
+}
+
+// refAuthorizationAsListed is refAuthorization over the header names as
+// given: in their order and case, repeated or empty, which no signer writes.
+func refAuthorizationAsListed(method, path string, headers [][2]string, signed []string, body []byte,
+	keyID, secret, region, service string, at time.Time) string {
 	var canon strings.Builder
 	canon.WriteString(method + "\n" + path + "\n\n")
 	for _, name := range signed {
@@ -952,16 +1071,18 @@ func TestHeaderValuesMatchesTextproto(t *testing.T) {
 	}
 }
 
-// Requests whose signature is right by the SigV4 spec but which Verify
-// refuses on purpose, or because the SDK signer cannot reproduce them.
+// Requests whose signature is right by the SigV4 spec, computed over what
+// the client sent, but which Verify refuses on purpose: what they sign is
+// not what was received, or is not what a signer writes.
 func TestRejectedThoughSigned(t *testing.T) {
 	at := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
 	body := []byte(`{"RegistrationToken":"demo-token-1"}`)
 	for _, tt := range []struct {
-		name    string
-		headers [][2]string
-		signed  []string
-		body    []byte
+		name     string
+		headers  [][2]string
+		signed   []string
+		body     []byte
+		asListed bool // sign SignedHeaders as listed, not sorted
 	}{
 		{
 			// Signed, but claiming another payload than the one received.
@@ -972,18 +1093,61 @@ func TestRejectedThoughSigned(t *testing.T) {
 		},
 		{
 			// The date is in the string to sign, but AWS requires signing
-			// X-Amz-Date too, and the SDK signer always signs it.
+			// X-Amz-Date too, and every SDK signer signs it.
 			name:    "X-Amz-Date not signed",
 			headers: [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}},
 			signed:  []string{"host"},
 		},
 		{
-			// The SDK signer cannot sign "content-length: 0"; no SDK sends it
-			// for this JSON API, whose body is never empty.
-			name:    "content-length 0 signed",
+			// A signed length must be the body's: an empty body is
+			// "content-length: 0", a non-empty one never.
+			name:    "content-length 0 signed, body not empty",
 			headers: [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}, {"Content-Length", "0"}},
 			signed:  []string{"content-length", "host", "x-amz-date"},
+		},
+		{
+			name:    "content-length signed one short of the body",
+			headers: [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}, {"Content-Length", fmt.Sprint(len(body) - 1)}},
+			signed:  []string{"content-length", "host", "x-amz-date"},
+		},
+		{
+			name:    "content-length signed, body empty",
+			headers: [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}, {"Content-Length", "1"}},
+			signed:  []string{"content-length", "host", "x-amz-date"},
 			body:    []byte{},
+		},
+		{
+			// Not the decimal a signer writes for the length.
+			name:    "content-length 00 signed",
+			headers: [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}, {"Content-Length", "00"}},
+			signed:  []string{"content-length", "host", "x-amz-date"},
+			body:    []byte{},
+		},
+		// SignedHeaders lists no signer writes: the names must be lower
+		// case, sorted and each there once.
+		{
+			name:     "SignedHeaders not sorted",
+			headers:  [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}, {"Content-Type", "application/x-amz-json-1.1"}},
+			signed:   []string{"host", "content-type", "x-amz-date"},
+			asListed: true,
+		},
+		{
+			name:     "SignedHeaders with a name twice",
+			headers:  [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}, {"Content-Type", "application/x-amz-json-1.1"}},
+			signed:   []string{"content-type", "content-type", "host", "x-amz-date"},
+			asListed: true,
+		},
+		{
+			name:     "SignedHeaders with an upper-case name",
+			headers:  [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}, {"Content-Type", "application/x-amz-json-1.1"}},
+			signed:   []string{"Content-Type", "host", "x-amz-date"},
+			asListed: true,
+		},
+		{
+			name:     "SignedHeaders ending in ;",
+			headers:  [][2]string{{"Host", "h"}, {"X-Amz-Date", at.Format(amzDateLayout)}},
+			signed:   []string{"host", "x-amz-date", ""},
+			asListed: true,
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -991,10 +1155,15 @@ func TestRejectedThoughSigned(t *testing.T) {
 			if tt.body != nil {
 				b = tt.body
 			}
+			sign := refAuthorization
+			if tt.asListed {
+				sign = refAuthorizationAsListed
+			}
 			c := capture{Method: "POST", Path: "/", Headers: tt.headers, Body: string(b)}
 			c.Headers = append(c.Headers, [2]string{"Authorization",
-				refAuthorization("POST", "/", tt.headers, tt.signed, b, sellerKeyID, sellerSecret, "us-east-1", mpmeter.SigningName, at)})
-			_, err := verifyCapture(t, verifierAt(at), c)
+				sign("POST", "/", tt.headers, tt.signed, b, sellerKeyID, sellerSecret, "us-east-1", mpmeter.SigningName, at)})
+			r := c.request(t)
+			_, err := verifierAt(at).Verify(context.Background(), r, b)
 			wantErr(t, err, mpmeter.CodeInvalidSignature, msgMismatch)
 		})
 	}

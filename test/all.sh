@@ -45,7 +45,7 @@ echo "== go test"
 go test -count=1 ./...
 echo "== fuzz (each target for a bounded time; a crasher fails the run and becomes a testdata/fuzz regression)"
 fuzztime=${MPMETER_FUZZTIME:-10s}
-for target in awsjson:FuzzDecodeValidate sigv4:FuzzParseAuthorization sigv4:FuzzVerifyForgery seed:FuzzParse mpmetertest:FuzzHandler admin:FuzzAdminAPI; do
+for target in awsjson:FuzzDecodeValidate sigv4:FuzzParseAuthorization sigv4:FuzzVerifyForgery sigv4:FuzzSDKSigned seed:FuzzParse mpmetertest:FuzzHandler admin:FuzzAdminAPI; do
     go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" -parallel 2 "./${target%%:*}"
 done
 echo "== Python suite (boto3, AWS CLI)"

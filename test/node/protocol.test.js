@@ -69,17 +69,19 @@ describe('protocol', () => {
     }
   });
 
-  // JS v3 signs content-length, also when it is 0; the server's verifier
-  // refuses a signed "content-length: 0" (sigv4.go, signatureMatches), so an
-  // empty body signed by JS v3 is InvalidSignatureException. Reported; a todo
-  // until the server accepts it.
-  it('an empty body means {}: ValidationException for the missing token', {
-    todo: 'server bug: a correctly signed empty body with content-length: 0 in SignedHeaders is refused with InvalidSignatureException',
-  }, async () => {
+  // wire sets content-length: 0 before signing, and JS v3 signs it.
+  it('an empty body means {}: ValidationException for the missing token', async () => {
     const client = srv.client(demo.seller);
     wire(client, () => '');
+    const seen = {};
+    client.middlewareStack.add((next) => async (args) => {
+      Object.assign(seen, args.request.headers);
+      return next(args);
+    }, { step: 'finalizeRequest', priority: 'low', name: 'mpmeterSeeRequest' });
     const err = await rejectsWith(resolve(client), 'ValidationException', 400);
     assert.match(err.message, /'registrationToken' failed to satisfy constraint: Member must not be null/);
+    assert.equal(seen['content-length'], '0');
+    assert.match(seen.authorization, /SignedHeaders=[a-z0-9;-]*\bcontent-length;/);
   });
 
   it('JSON null members are absent', async () => {
