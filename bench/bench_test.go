@@ -289,3 +289,89 @@ func TestGrowthSmoke(t *testing.T) {
 	res.WriteText(&text)
 	t.Log("\n" + text.String())
 }
+
+// An interleaved A/B run: each target's slices continue its slot sequence
+// (no record is answered DuplicateRecord), its combined figures are the
+// sums of its slices and agree with what its store committed, and every
+// round gives one ratio to the first target.
+func TestInterleavedSmoke(t *testing.T) {
+	ctx := context.Background()
+	slice := smokeDuration() / 3
+	rep, err := RunSuite(ctx, SuiteConfig{
+		Targets:    []string{KindSQLite + NoAuditSuffix, KindSQLite + AuditSuffix},
+		Load:       Config{Concurrency: 2, Duration: 3 * slice, Warmup: slice / 2},
+		Seed:       Marketplace(2000, 10),
+		Dir:        t.TempDir(),
+		Interleave: slice,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	il := rep.Interleaved
+	if il == nil || il.Rounds < 3 || il.Baseline != KindSQLite+NoAuditSuffix {
+		t.Fatalf("interleaved %+v, want at least 3 rounds against %s", il, KindSQLite+NoAuditSuffix)
+	}
+	if got := len(il.Ratios[KindSQLite+AuditSuffix]); got != il.Rounds {
+		t.Fatalf("%d ratios for %d rounds", got, il.Rounds)
+	}
+	if _, _, _, ok := il.RatioSummary(KindSQLite + AuditSuffix); !ok {
+		t.Fatal("no ratio summary")
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results", len(rep.Results))
+	}
+	for _, res := range rep.Results {
+		r := res.Report
+		if res.Error != "" || r == nil {
+			t.Fatalf("%s: %s", res.Target, res.Error)
+		}
+		o := r.Op(OpBatch)
+		if o == nil || o.Records == 0 || o.Statuses["Success"] != o.Records || len(o.Statuses) != 1 || len(r.Errors) != 0 {
+			t.Fatalf("%s: %+v, errors %v", res.Target, o, r.Errors)
+		}
+		if r.Seconds < 0.9*(3*slice).Seconds() || o.RecordsPerSec <= 0 || o.Latency.P99 < o.Latency.P50 {
+			t.Fatalf("%s: %.2fs measured, %+v", res.Target, r.Seconds, o)
+		}
+		// The slices continued one slot sequence: as many slots taken as
+		// records answered. (A slice that started over would repeat
+		// slots, which the store answers Success as idempotent replays.)
+		if r.NextBatchSlot != r.Records+r.WarmupRecords {
+			t.Fatalf("%s: slots up to %d taken for %d + %d warm-up records", res.Target, r.NextBatchSlot, r.Records, r.WarmupRecords)
+		}
+		if res.Store == nil || int64(res.Store.Records) != r.Records+r.WarmupRecords {
+			t.Fatalf("%s: the store committed %+v records, the client counted %d + %d warm-up", res.Target, res.Store, r.Records, r.WarmupRecords)
+		}
+		if audit := strings.HasSuffix(res.Target, AuditSuffix); audit != (res.AuditWriteShare != nil) {
+			t.Fatalf("%s: audit write share %v", res.Target, res.AuditWriteShare)
+		}
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "per round: median") {
+		t.Fatalf("no ratio in the text:\n%s", text.String())
+	}
+}
+
+// Slices combine into one report: counts summed, rates over the summed
+// time, percentiles over every sample.
+func TestCombineReports(t *testing.T) {
+	ms := time.Millisecond
+	part := func(secs float64, lat ...time.Duration) Report {
+		n := int64(len(lat))
+		return Report{Seconds: secs, Requests: n, Records: 25 * n, latencies: map[string][]time.Duration{OpBatch: lat},
+			Ops: []OpReport{{Op: OpBatch, Requests: n, Records: 25 * n, Statuses: map[string]int64{"Success": 25 * n}}}}
+	}
+	a := part(1, 1*ms, 2*ms, 3*ms)
+	b := part(3, 10*ms, 20*ms, 30*ms, 40*ms, 50*ms)
+	got := combineReports([]Report{a, b})
+	o := got.Op(OpBatch)
+	if got.Seconds != 4 || got.Requests != 8 || got.Records != 200 || o.Statuses["Success"] != 200 {
+		t.Fatalf("combined %+v", got)
+	}
+	if got.RecordsPerSec != 50 || o.RequestsPerSec != 2 {
+		t.Fatalf("rates %.1f records/s, %.1f requests/s", got.RecordsPerSec, o.RequestsPerSec)
+	}
+	if o.Latency.Max != 50 || o.Latency.P50 != 10 {
+		t.Fatalf("latency %+v, want max 50 ms and median 10 ms over the 8 samples", o.Latency)
+	}
+}

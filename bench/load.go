@@ -374,6 +374,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		PeakRSSBytes:  peakRSS,
 		RSSBytes:      lastRSS,
 		Errors:        map[string]int64{},
+		latencies:     map[string][]time.Duration{},
 	}
 	if rep.NextBatchSlot > rep.BatchSlots {
 		rep.NextBatchSlot = rep.BatchSlots
@@ -408,6 +409,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			ErrorTypes:     s.errTypes,
 		}
 		rep.Ops = append(rep.Ops, o)
+		rep.latencies[op] = s.latencies
 		rep.Requests += s.requests
 		rep.Records += s.records
 		for k, v := range s.errTypes {

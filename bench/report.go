@@ -50,6 +50,10 @@ type Report struct {
 	// sampled every 100ms during the run: the largest sample and the last.
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 	RSSBytes     int64 `json:"rss_bytes"`
+
+	// latencies are each operation's samples, kept so that the slices of
+	// an interleaved run combine into one distribution (combineReports).
+	latencies map[string][]time.Duration
 }
 
 // OpReport is one operation's part of a Report.

@@ -46,6 +46,11 @@ type SuiteConfig struct {
 	// OnUpdate, when set, is called with the report so far whenever a
 	// growth checkpoint completes.
 	OnUpdate func(*SuiteReport)
+	// Interleave, when positive, runs the targets side by side instead of
+	// one after the other: all are started, and the load switches between
+	// them every Interleave until each has had Load.Duration (see
+	// runInterleaved). For A/B comparisons on a machine whose speed drifts.
+	Interleave time.Duration
 }
 
 // SuiteReport is a side-by-side benchmark's result.
@@ -55,6 +60,9 @@ type SuiteReport struct {
 	Results []TargetResult `json:"results,omitempty"`
 	// Growth holds growth benchmarks (RunGrowth), when run.
 	Growth []*GrowthResult `json:"growth,omitempty"`
+	// Interleaved says how an interleaved run (SuiteConfig.Interleave)
+	// was cut, with each slice's ratio to the first target's.
+	Interleaved *Interleaved `json:"interleaved,omitempty"`
 }
 
 // TargetResult is one target's part of a SuiteReport.
@@ -138,21 +146,17 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 	}
 	load.Base = time.Time{} // each target's store is new: its own base
 
-	rep := &SuiteReport{Machine: ThisMachine()}
-	var tmpl *Template
-	for _, name := range cfg.Targets {
-		if kind, _ := ParseTarget(name, cfg.NoAudit); kind == KindSQLite || kind == KindCeiling {
-			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
-			began := time.Now()
-			tmpl, err = NewTemplate(ctx, m, "")
-			if err != nil {
-				return nil, fmt.Errorf("bench: seeding: %w", err)
-			}
-			defer tmpl.Remove()
-			progress("seeded in %.1fs", time.Since(began).Seconds())
-			break
-		}
+	tmpl, err := cfg.template(ctx, m, plan, progress)
+	if err != nil {
+		return nil, err
 	}
+	if tmpl != nil {
+		defer tmpl.Remove()
+	}
+	if cfg.Interleave > 0 {
+		return runInterleaved(ctx, cfg, load, m, tmpl, progress)
+	}
+	rep := &SuiteReport{Machine: ThisMachine()}
 	for _, kind := range cfg.Targets {
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -213,6 +217,24 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 	}
 	rep.compare()
 	return rep, ctx.Err()
+}
+
+// template seeds the marketplace into a SQLite file that the SQLite
+// targets (and the ceiling) copy, or returns nil when no target needs it.
+func (cfg SuiteConfig) template(ctx context.Context, m *seed.File, plan *Plan, progress func(string, ...any)) (*Template, error) {
+	for _, name := range cfg.Targets {
+		if kind, _ := ParseTarget(name, cfg.NoAudit); kind == KindSQLite || kind == KindCeiling {
+			progress("seeding the marketplace (%d customers, %d workloads) into a SQLite template", len(plan.Customers), len(plan.Workloads))
+			began := time.Now()
+			tmpl, err := NewTemplate(ctx, m, "")
+			if err != nil {
+				return nil, fmt.Errorf("bench: seeding: %w", err)
+			}
+			progress("seeded in %.1fs", time.Since(began).Seconds())
+			return tmpl, nil
+		}
+	}
+	return nil, nil
 }
 
 // auditShare is audit batch write time over all write time (nil when the
@@ -375,7 +397,16 @@ func (s *SuiteReport) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "\n%s: audit batches held the database writer %.1f%% of its write time (mpmeter_audit_store_write_seconds / (that + mpmeter_store_commit_seconds)).", r.Target, 100**r.AuditWriteShare)
 		}
 	}
-	if bytes.Contains(b.Bytes(), []byte("audit batches held")) || bytes.Contains(b.Bytes(), []byte(" commits of ")) {
+	if il := s.Interleaved; il != nil {
+		fmt.Fprintf(&b, "\nInterleaved: %d rounds of one %.3gs slice per target, in ABBA order.", il.Rounds, il.SliceSeconds)
+		for _, r := range s.Results {
+			if med, q1, q3, ok := il.RatioSummary(r.Target); ok {
+				fmt.Fprintf(&b, "\n%s over %s, per round: median %.3f (interquartile %.3f–%.3f, %d rounds).",
+					r.Target, il.Baseline, med, q1, q3, len(il.Ratios[r.Target]))
+			}
+		}
+	}
+	if bytes.Contains(b.Bytes(), []byte("audit batches held")) || bytes.Contains(b.Bytes(), []byte(" commits of ")) || s.Interleaved != nil {
 		b.WriteString("\n")
 	}
 	_, err := w.Write(b.Bytes())

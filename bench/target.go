@@ -103,7 +103,19 @@ type Target struct {
 	// SetupSeconds is how long creating and seeding the database took.
 	SetupSeconds float64
 
-	stops []func()
+	stops   []func()
+	flushes []func(context.Context) error
+}
+
+// FlushAudit waits until every node's audit log has written what it
+// queued (nothing to do with the audit log off).
+func (t *Target) FlushAudit(ctx context.Context) error {
+	for _, f := range t.flushes {
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Endpoint is the first node's endpoint.
@@ -359,6 +371,9 @@ func Start(ctx context.Context, name, dsn string, m *seed.File, opts TargetOptio
 			srv.Close(ctx) // the audit events still queued
 			st.Close()
 		})
+		if srv.Audit != nil {
+			t.flushes = append(t.flushes, srv.Audit.Flush)
+		}
 		if t.Store == nil {
 			t.Store = srv.Store
 		}

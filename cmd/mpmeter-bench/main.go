@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	writeSeed := fs.String("write-seed", "", "write the generated bench marketplace (--customers, --workloads) as a seed file and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each target's run (warm-up and measurement; with several targets, FILE becomes FILE.<target>); client goroutines carry pprof label side=client, servers side=server")
 	dir := fs.String("dir", "", "directory for the SQLite targets' databases (default: the system's temporary directory; use a real disk)")
+	interleave := fs.Duration("interleave", 0, "A/B mode: start every target, then switch the load between them every DURATION (ABBA order) until each had --duration; reports each round's ratio to the first target (e.g. --targets sqlite:noaudit,sqlite:audit --interleave 5s --duration 60s)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	render := fs.String("render", "", "print the tables of a --json result file and exit (runs nothing)")
 	fs.Usage = func() {
@@ -188,7 +189,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cfg := bench.SuiteConfig{
 			Targets: splitList(list), PostgresDSN: *pgDSN, Load: load, Seed: m,
 			Dir: *dir, CPUProfile: *cpuProfile, Progress: progress, KeepDB: *growthKeep,
-			NoAudit: !*withAudit,
+			NoAudit: !*withAudit, Interleave: *interleave,
 		}
 		if *growth > 0 {
 			if *jsonPath != "" {
