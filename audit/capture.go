@@ -96,7 +96,7 @@ func eventSource(req *middleware.Request) string {
 }
 
 // parameters is the event's requestParameters: the request body as sent,
-// copied and renamed in place, when it decoded into an input that holds
+// renamed in place, when it decoded into an input that holds
 // nothing to redact and nothing to cut (every Metering input but
 // ResolveCustomer's, at most MaxRecordsKept records, at most
 // MaxParametersBytes); otherwise the decoded input redacted, cut and
@@ -115,13 +115,15 @@ func parameters(req *middleware.Request) json.RawMessage {
 	if !ok {
 		return encode(meteringParameters(req.Input), MaxParametersBytes, !knownMetering(req.Input))
 	}
-	b := bytes.Clone(bytes.TrimSpace(raw))
+	// Not copied: the body is the handler's, read by nothing after the
+	// call (middleware.Request.InputJSON).
+	b := bytes.TrimSpace(raw)
 	lowerKeys(b)
 	return b
 }
 
 // response is the event's responseElements: the response body the client
-// got, copied and renamed in place, when it holds nothing to redact (every
+// got, renamed in place, when it holds nothing to redact (every
 // Metering output but RegisterUsage's); otherwise the output redacted and
 // marshalled.
 func response(req *middleware.Request) json.RawMessage {
@@ -129,7 +131,9 @@ func response(req *middleware.Request) json.RawMessage {
 	if signed || !knownMetering(req.Output) || len(req.OutputJSON) == 0 || len(req.OutputJSON) > MaxResponseBytes {
 		return encode(meteringResponse(req.Output), MaxResponseBytes, !knownMetering(req.Output))
 	}
-	b := bytes.Clone(req.OutputJSON)
+	// Not copied: written to the client already, and read by nothing
+	// after the call (middleware.Request.OutputJSON).
+	b := req.OutputJSON
 	lowerKeys(b)
 	return b
 }

@@ -55,8 +55,10 @@ type Request struct {
 	ErrorMessage  string
 	// InputJSON is the request body Input was decoded from, set once it
 	// decoded; OutputJSON is Output as the client got it (the response
-	// body). The audit log copies them instead of marshalling again;
-	// read-only.
+	// body). Both are the handler's own allocations, which nothing reads
+	// once the response is written: the Recorder takes them over instead
+	// of marshalling again (and renames their members in place), so
+	// nothing else may read them after RecordRequest.
 	InputJSON, OutputJSON []byte
 }
 
