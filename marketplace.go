@@ -1,6 +1,7 @@
 package mpmeter
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
@@ -17,6 +18,28 @@ const CreateOnly int64 = -1
 type Page struct {
 	After string
 	Limit int
+}
+
+// AllPages reads every page of a list, size items a page: list returns the
+// items of one Page, key an item's key (the next page's After). It stops
+// at the first page shorter than size, and between pages when ctx ends.
+func AllPages[T any](ctx context.Context, size int, list func(Page) ([]T, error), key func(T) string) ([]T, error) {
+	var out []T
+	p := Page{Limit: size}
+	for {
+		page, err := list(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < p.Limit {
+			return out, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p.After = key(page[len(page)-1])
+	}
 }
 
 // AccessKeyFilter selects access keys. Zero fields do not filter.

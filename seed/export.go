@@ -45,12 +45,12 @@ const exportPage = 500
 // (derived from the topic, by the server that applies the file).
 func Export(ctx context.Context, src Source) (*File, error) {
 	f := &File{}
-	accounts, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.Account, error) { return src.Accounts(ctx, p) },
+	accounts, err := mpmeter.AllPages(ctx, exportPage, func(p mpmeter.Page) ([]mpmeter.Account, error) { return src.Accounts(ctx, p) },
 		func(a mpmeter.Account) string { return a.ID })
 	if err != nil {
 		return nil, fmt.Errorf("seed: export accounts: %w", err)
 	}
-	keys, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.AccessKey, error) {
+	keys, err := mpmeter.AllPages(ctx, exportPage, func(p mpmeter.Page) ([]mpmeter.AccessKey, error) {
 		return src.AccessKeys(ctx, mpmeter.AccessKeyFilter{}, p)
 	}, func(k mpmeter.AccessKey) string { return k.ID })
 	if err != nil {
@@ -63,7 +63,7 @@ func Export(ctx context.Context, src Source) (*File, error) {
 	for _, a := range accounts {
 		f.Accounts = append(f.Accounts, Account{ID: a.ID, Name: a.Name, AccessKeys: keysOf[a.ID]})
 	}
-	products, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.Product, error) { return src.Products(ctx, p) },
+	products, err := mpmeter.AllPages(ctx, exportPage, func(p mpmeter.Page) ([]mpmeter.Product, error) { return src.Products(ctx, p) },
 		func(p mpmeter.Product) string { return p.Code })
 	if err != nil {
 		return nil, fmt.Errorf("seed: export products: %w", err)
@@ -79,7 +79,7 @@ func Export(ctx context.Context, src Source) (*File, error) {
 		}
 		f.Products = append(f.Products, ep)
 	}
-	subs, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.Subscription, error) {
+	subs, err := mpmeter.AllPages(ctx, exportPage, func(p mpmeter.Page) ([]mpmeter.Subscription, error) {
 		return src.Subscriptions(ctx, mpmeter.SubscriptionFilter{}, p)
 	}, func(s mpmeter.Subscription) string { return s.AgreementID })
 	if err != nil {
@@ -101,7 +101,7 @@ func Export(ctx context.Context, src Source) (*File, error) {
 			AgreementID: s.AgreementID, OfferID: s.OfferID, FreeTrial: s.FreeTrial,
 			Entitlements: entsOf[s.LicenseArn]})
 	}
-	tokens, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.RegistrationToken, error) { return src.RegistrationTokens(ctx, p) },
+	tokens, err := mpmeter.AllPages(ctx, exportPage, func(p mpmeter.Page) ([]mpmeter.RegistrationToken, error) { return src.RegistrationTokens(ctx, p) },
 		func(t mpmeter.RegistrationToken) string { return t.ID })
 	if err != nil {
 		return nil, fmt.Errorf("seed: export registration tokens: %w", err)
@@ -142,7 +142,7 @@ func Export(ctx context.Context, src Source) (*File, error) {
 // exportNotifications adds src's SNS subscriptions and EventBridge targets
 // to f.
 func exportNotifications(ctx context.Context, src NotificationSource, f *File) error {
-	subs, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.SNSSubscription, error) { return src.SNSSubscriptions(ctx, "", "", p) },
+	subs, err := mpmeter.AllPages(ctx, exportPage, func(p mpmeter.Page) ([]mpmeter.SNSSubscription, error) { return src.SNSSubscriptions(ctx, "", "", p) },
 		func(s mpmeter.SNSSubscription) string { return s.ARN })
 	if err != nil {
 		return fmt.Errorf("seed: export SNS subscriptions: %w", err)
@@ -155,7 +155,7 @@ func exportNotifications(ctx context.Context, src NotificationSource, f *File) e
 		}
 		f.SNSSubscriptions = append(f.SNSSubscriptions, es)
 	}
-	targets, err := all(ctx, func(p mpmeter.Page) ([]mpmeter.EventBridgeTarget, error) { return src.EventBridgeTargets(ctx, "", p) },
+	targets, err := mpmeter.AllPages(ctx, exportPage, func(p mpmeter.Page) ([]mpmeter.EventBridgeTarget, error) { return src.EventBridgeTargets(ctx, "", p) },
 		func(t mpmeter.EventBridgeTarget) string { return t.ID })
 	if err != nil {
 		return fmt.Errorf("seed: export EventBridge targets: %w", err)
@@ -209,24 +209,4 @@ func exportKey(k mpmeter.AccessKey) AccessKey {
 		ek.RevokedAt = &r
 	}
 	return ek
-}
-
-// all reads every page of a list.
-func all[T any](ctx context.Context, list func(mpmeter.Page) ([]T, error), key func(T) string) ([]T, error) {
-	var out []T
-	p := mpmeter.Page{Limit: exportPage}
-	for {
-		page, err := list(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if len(page) < p.Limit {
-			return out, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		p.After = key(page[len(page)-1])
-	}
 }

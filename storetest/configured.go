@@ -33,14 +33,14 @@ type Configured struct {
 func ReadConfigured(ctx context.Context, st mpmeter.Store) (Configured, error) {
 	var c Configured
 	var err error
-	if c.Accounts, err = allPages(func(p mpmeter.Page) ([]mpmeter.Account, error) { return st.Accounts(ctx, p) },
+	if c.Accounts, err = mpmeter.AllPages(ctx, readPage, func(p mpmeter.Page) ([]mpmeter.Account, error) { return st.Accounts(ctx, p) },
 		func(a mpmeter.Account) string { return a.ID }); err != nil {
 		return c, fmt.Errorf("accounts: %w", err)
 	}
 	for i := range c.Accounts {
 		c.Accounts[i].Version = 0
 	}
-	if c.AccessKeys, err = allPages(func(p mpmeter.Page) ([]mpmeter.AccessKey, error) {
+	if c.AccessKeys, err = mpmeter.AllPages(ctx, readPage, func(p mpmeter.Page) ([]mpmeter.AccessKey, error) {
 		return st.AccessKeys(ctx, mpmeter.AccessKeyFilter{}, p)
 	}, func(k mpmeter.AccessKey) string { return k.ID }); err != nil {
 		return c, fmt.Errorf("access keys: %w", err)
@@ -49,14 +49,14 @@ func ReadConfigured(ctx context.Context, st mpmeter.Store) (Configured, error) {
 		k := &c.AccessKeys[i]
 		k.Version, k.ExpiresAt, k.RevokedAt = 0, utc(k.ExpiresAt), utc(k.RevokedAt)
 	}
-	if c.Products, err = allPages(func(p mpmeter.Page) ([]mpmeter.Product, error) { return st.Products(ctx, p) },
+	if c.Products, err = mpmeter.AllPages(ctx, readPage, func(p mpmeter.Page) ([]mpmeter.Product, error) { return st.Products(ctx, p) },
 		func(p mpmeter.Product) string { return p.Code }); err != nil {
 		return c, fmt.Errorf("products: %w", err)
 	}
 	for i := range c.Products {
 		c.Products[i].Version = 0
 	}
-	if c.Subscriptions, err = allPages(func(p mpmeter.Page) ([]mpmeter.Subscription, error) {
+	if c.Subscriptions, err = mpmeter.AllPages(ctx, readPage, func(p mpmeter.Page) ([]mpmeter.Subscription, error) {
 		return st.Subscriptions(ctx, mpmeter.SubscriptionFilter{}, p)
 	}, func(s mpmeter.Subscription) string { return s.AgreementID }); err != nil {
 		return c, fmt.Errorf("subscriptions: %w", err)
@@ -65,7 +65,7 @@ func ReadConfigured(ctx context.Context, st mpmeter.Store) (Configured, error) {
 		s := &c.Subscriptions[i]
 		s.Version, s.CreatedAt, s.EndedAt = 0, time.Time{}, time.Time{}
 	}
-	if c.RegistrationTokens, err = allPages(func(p mpmeter.Page) ([]mpmeter.RegistrationToken, error) {
+	if c.RegistrationTokens, err = mpmeter.AllPages(ctx, readPage, func(p mpmeter.Page) ([]mpmeter.RegistrationToken, error) {
 		return st.RegistrationTokens(ctx, p)
 	}, func(t mpmeter.RegistrationToken) string { return t.ID }); err != nil {
 		return c, fmt.Errorf("registration tokens: %w", err)
@@ -102,7 +102,7 @@ func ReadConfigured(ctx context.Context, st mpmeter.Store) (Configured, error) {
 	if !ok {
 		return c, nil
 	}
-	if c.SNSSubscriptions, err = allPages(func(p mpmeter.Page) ([]mpmeter.SNSSubscription, error) {
+	if c.SNSSubscriptions, err = mpmeter.AllPages(ctx, readPage, func(p mpmeter.Page) ([]mpmeter.SNSSubscription, error) {
 		return ns.SNSSubscriptions(ctx, "", "", p)
 	}, func(s mpmeter.SNSSubscription) string { return s.ARN }); err != nil {
 		return c, fmt.Errorf("SNS subscriptions: %w", err)
@@ -111,7 +111,7 @@ func ReadConfigured(ctx context.Context, st mpmeter.Store) (Configured, error) {
 		s := &c.SNSSubscriptions[i]
 		s.CreatedAt, s.ConfirmedAt = time.Time{}, utc(s.ConfirmedAt)
 	}
-	if c.EventBridgeTargets, err = allPages(func(p mpmeter.Page) ([]mpmeter.EventBridgeTarget, error) {
+	if c.EventBridgeTargets, err = mpmeter.AllPages(ctx, readPage, func(p mpmeter.Page) ([]mpmeter.EventBridgeTarget, error) {
 		return ns.EventBridgeTargets(ctx, "", p)
 	}, func(t mpmeter.EventBridgeTarget) string { return t.ID }); err != nil {
 		return c, fmt.Errorf("EventBridge targets: %w", err)
@@ -122,27 +122,13 @@ func ReadConfigured(ctx context.Context, st mpmeter.Store) (Configured, error) {
 	return c, nil
 }
 
+// readPage is how many rows ReadConfigured reads per query.
+const readPage = 500
+
 // utc is t in UTC; the zero time stays zero.
 func utc(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-// allPages reads every page of a list.
-func allPages[T any](list func(mpmeter.Page) ([]T, error), key func(T) string) ([]T, error) {
-	var out []T
-	p := mpmeter.Page{Limit: 500}
-	for {
-		page, err := list(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if len(page) < p.Limit {
-			return out, nil
-		}
-		p.After = key(page[len(page)-1])
-	}
 }
