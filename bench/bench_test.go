@@ -291,7 +291,7 @@ func TestGrowthSmoke(t *testing.T) {
 }
 
 // An interleaved A/B run: each target's slices continue its slot sequence
-// (no record is answered DuplicateRecord), its combined figures are the
+// (as many slots taken as records answered), its combined figures are the
 // sums of its slices and agree with what its store committed, and every
 // round gives one ratio to the first target.
 func TestInterleavedSmoke(t *testing.T) {
