@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"strings"
@@ -314,7 +315,7 @@ func TestInterleavedSmoke(t *testing.T) {
 	if got := len(il.Ratios[KindSQLite+AuditSuffix]); got != il.Rounds {
 		t.Fatalf("%d ratios for %d rounds", got, il.Rounds)
 	}
-	if _, _, _, ok := il.RatioSummary(KindSQLite + AuditSuffix); !ok {
+	if _, ok := il.RatioSummary(KindSQLite + AuditSuffix); !ok {
 		t.Fatal("no ratio summary")
 	}
 	if len(rep.Results) != 2 {
@@ -373,5 +374,74 @@ func TestCombineReports(t *testing.T) {
 	}
 	if o.Latency.Max != 50 || o.Latency.P50 != 10 {
 		t.Fatalf("latency %+v, want max 50 ms and median 10 ms over the 8 samples", o.Latency)
+	}
+}
+
+func TestRatioSummary(t *testing.T) {
+	if _, ok := (&Interleaved{}).RatioSummary("x"); ok {
+		t.Fatal("a summary of no rounds")
+	}
+	flat := &Interleaved{Ratios: map[string][]float64{"x": {0.9, 0.9, 0.9, 0.9}}}
+	if st, _ := flat.RatioSummary("x"); st.Median != 0.9 || st.CILow != 0.9 || st.CIHigh != 0.9 || st.Rounds != 4 {
+		t.Fatalf("constant rounds: %+v", st)
+	}
+	// Rounds scattered around 0.94 as a drifting machine scatters them
+	// (±0.15): the interval holds 0.94, is inside the interquartile range,
+	// and narrows as rounds are added.
+	rng := rand.New(rand.NewPCG(7, 7))
+	draw := func(n int) []float64 {
+		r := make([]float64, n)
+		for i := range r {
+			r[i] = 0.94 + 0.3*(rng.Float64()-0.5)
+		}
+		return r
+	}
+	il := &Interleaved{Ratios: map[string][]float64{"few": draw(30), "many": draw(480)}}
+	few, _ := il.RatioSummary("few")
+	many, _ := il.RatioSummary("many")
+	for _, st := range []RatioStats{few, many} {
+		if !(st.CILow <= st.Median && st.Median <= st.CIHigh) || st.CILow > 0.94 || st.CIHigh < 0.94 || st.CILow < st.Q1 || st.CIHigh > st.Q3 {
+			t.Fatalf("%+v: want Q1 <= CI low <= 0.94, median <= CI high <= Q3", st)
+		}
+	}
+	if wf, wm := few.CIHigh-few.CILow, many.CIHigh-many.CILow; wm >= wf/2 {
+		t.Fatalf("the interval of 480 rounds (%.4f wide) is not much narrower than that of 30 (%.4f)", wm, wf)
+	}
+	if again, _ := il.RatioSummary("few"); again != few {
+		t.Fatalf("a second summary of the same rounds differs: %+v, %+v", again, few)
+	}
+}
+
+func TestPoolInterleaved(t *testing.T) {
+	run := func(base, other float64, ratios ...float64) *SuiteReport {
+		res := func(target string, perSec float64) TargetResult {
+			return TargetResult{Target: target, Report: &Report{Ops: []OpReport{{Op: OpBatch, RecordsPerSec: perSec}}}}
+		}
+		return &SuiteReport{
+			Results:     []TargetResult{res("a", base), res("b", other)},
+			Interleaved: &Interleaved{SliceSeconds: 2, Rounds: len(ratios), Baseline: "a", Ratios: map[string][]float64{"b": ratios}},
+		}
+	}
+	p, err := PoolInterleaved([]*SuiteReport{run(100, 90, 0.9, 0.8), run(200, 190, 1.0, 0.95, 0.9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Runs != 2 || p.Interleaved.Rounds != 5 || !reflect.DeepEqual(p.Interleaved.Ratios["b"], []float64{0.9, 0.8, 1.0, 0.95, 0.9}) {
+		t.Fatalf("pooled %+v", p)
+	}
+	if !reflect.DeepEqual(p.RunRatios["b"], []float64{0.9, 0.95}) {
+		t.Fatalf("run ratios %v, want 0.9 and 0.95", p.RunRatios["b"])
+	}
+	var out bytes.Buffer
+	if err := p.WriteText(&out); err != nil || !strings.Contains(out.String(), "median 0.900") || !strings.Contains(out.String(), "each run's sums: 0.900, 0.950") {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	other := run(1, 1, 1)
+	other.Interleaved.Baseline = "b"
+	if _, err := PoolInterleaved([]*SuiteReport{run(1, 1, 1), other}); err == nil {
+		t.Fatal("runs against different baselines pooled")
+	}
+	if _, err := PoolInterleaved([]*SuiteReport{{}}); err == nil {
+		t.Fatal("a run that was not interleaved pooled")
 	}
 }

@@ -400,9 +400,9 @@ func (s *SuiteReport) WriteText(w io.Writer) error {
 	if il := s.Interleaved; il != nil {
 		fmt.Fprintf(&b, "\nInterleaved: %d rounds of one %.3gs slice per target, in ABBA order.", il.Rounds, il.SliceSeconds)
 		for _, r := range s.Results {
-			if med, q1, q3, ok := il.RatioSummary(r.Target); ok {
-				fmt.Fprintf(&b, "\n%s over %s, per round: median %.3f (interquartile %.3f–%.3f, %d rounds).",
-					r.Target, il.Baseline, med, q1, q3, len(il.Ratios[r.Target]))
+			if st, ok := il.RatioSummary(r.Target); ok {
+				fmt.Fprintf(&b, "\n%s over %s, per round: median %.3f (95%% confidence interval %.3f–%.3f; interquartile %.3f–%.3f; %d rounds).",
+					r.Target, il.Baseline, st.Median, st.CILow, st.CIHigh, st.Q1, st.Q3, st.Rounds)
 			}
 		}
 	}

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	dir := fs.String("dir", "", "directory for the SQLite targets' databases (default: the system's temporary directory; use a real disk)")
 	interleave := fs.Duration("interleave", 0, "A/B mode: start every target, then switch the load between them every DURATION (ABBA order) until each had --duration; reports each round's ratio to the first target (e.g. --targets sqlite:noaudit,sqlite:audit --interleave 5s --duration 60s)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
-	render := fs.String("render", "", "print the tables of a --json result file and exit (runs nothing)")
+	render := fs.String("render", "", "print the tables of a --json result file and exit (runs nothing); several comma-separated files of --interleave runs of the same targets are pooled: the median of all their rounds with its confidence interval, and each run's own ratio")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
@@ -96,16 +96,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return err
 	}
 	if *render != "" {
-		b, err := os.ReadFile(*render)
+		var reps []*bench.SuiteReport
+		for _, file := range splitList(*render) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			var rep bench.SuiteReport
+			if err := json.Unmarshal(b, &rep); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			reps = append(reps, &rep)
+		}
+		if len(reps) == 1 {
+			printSuite(stdout, reps[0])
+			return nil
+		}
+		// Several files: interleaved runs of the same targets, pooled.
+		p, err := bench.PoolInterleaved(reps)
 		if err != nil {
-			return err
+			return fmt.Errorf("--render: %w", err)
 		}
-		var rep bench.SuiteReport
-		if err := json.Unmarshal(b, &rep); err != nil {
-			return fmt.Errorf("%s: %w", *render, err)
-		}
-		printSuite(stdout, &rep)
-		return nil
+		return p.WriteText(stdout)
 	}
 	mix, err := bench.ParseMix(*mixFlag)
 	if err != nil {
