@@ -192,7 +192,8 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	if err := back.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| sqlite | BatchMeterUsage | 8 |", "50% (records/s)", "failed: no DSN"} {
+	for _, want := range []string{"| sqlite | BatchMeterUsage | 8 |", "50% (records/s)", "failed: no DSN",
+		"sqlite: a customer came back every 4.20s; its subscription reads missed the marketplace cache"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}
@@ -443,5 +444,29 @@ func TestPoolInterleaved(t *testing.T) {
 	}
 	if _, err := PoolInterleaved([]*SuiteReport{{}}); err == nil {
 		t.Fatal("a run that was not interleaved pooled")
+	}
+}
+
+func TestCacheRegime(t *testing.T) {
+	ttl := time.Second
+	for _, c := range []struct {
+		revisit time.Duration
+		want    string
+	}{
+		{250 * time.Millisecond, CacheHits}, {499 * time.Millisecond, CacheHits}, {500 * time.Millisecond, CacheEdge},
+		{870 * time.Millisecond, CacheEdge}, {2 * time.Second, CacheEdge}, {2100 * time.Millisecond, CacheMisses},
+	} {
+		if got := CacheRegime(c.revisit, ttl); got != c.want {
+			t.Errorf("CacheRegime(%v, %v) = %s, want %s", c.revisit, ttl, got, c.want)
+		}
+	}
+	// 40,001 customers at 46,000 records/s: the default 10 s sizing, at
+	// the edge.
+	r := Report{BatchSlots: 40001 * Dimensions * Hours, Ops: []OpReport{{Op: OpBatch, RecordsPerSec: 46000}}}
+	if d, ok := r.CustomerRevisit(); !ok || d < 860*time.Millisecond || d > 880*time.Millisecond {
+		t.Fatalf("revisit %v, %v; want ~0.87s", d, ok)
+	}
+	if _, ok := (&Report{BatchSlots: 100}).CustomerRevisit(); ok {
+		t.Fatal("a revisit interval without BatchMeterUsage")
 	}
 }

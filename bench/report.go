@@ -274,3 +274,38 @@ func Int(n int64) string {
 
 // MiB formats a byte count in MiB.
 func MiB(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// CustomerRevisit is how often the load came back to one customer:
+// BatchMeterUsage visits the customers in turn, so every customers ÷
+// records/s. ok is false when the report has no BatchMeterUsage records.
+func (r *Report) CustomerRevisit() (time.Duration, bool) {
+	o := r.Op(OpBatch)
+	if o == nil || o.RecordsPerSec <= 0 || r.BatchSlots <= 0 {
+		return 0, false
+	}
+	customers := float64(r.BatchSlots) / (Dimensions * Hours)
+	return time.Duration(customers / o.RecordsPerSec * float64(time.Second)), true
+}
+
+// Which side of the marketplace cache's TTL a run was on (CacheRegime).
+const (
+	CacheHits   = "hits"
+	CacheMisses = "misses"
+	CacheEdge   = "edge"
+)
+
+// CacheRegime says what a customer's subscription reads met when the load
+// came back to it every revisit, with the server's marketplace cache
+// keeping a subscription for ttl: hits well inside ttl, misses well past
+// it, and in between the edge, where a target that slows down a little
+// starts missing and slows further, so its figures swing from run to run
+// (docs/benchmarks.md#running-it).
+func CacheRegime(revisit, ttl time.Duration) string {
+	switch {
+	case revisit < ttl/2:
+		return CacheHits
+	case revisit > 2*ttl:
+		return CacheMisses
+	}
+	return CacheEdge
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/mpmeter/mpmeter/storecache"
 	"io"
 	"net/http"
 	"os"
@@ -393,6 +394,25 @@ func (s *SuiteReport) WriteText(w io.Writer) error {
 		}
 	}
 	for _, r := range s.Results {
+		if r.Report == nil {
+			continue
+		}
+		revisit, ok := r.Report.CustomerRevisit()
+		if !ok {
+			continue
+		}
+		ttl := storecache.DefaultTTL
+		fmt.Fprintf(&b, "\n%s: a customer came back every %.2fs; ", r.Target, revisit.Seconds())
+		switch CacheRegime(revisit, ttl) {
+		case CacheHits:
+			fmt.Fprintf(&b, "its subscription reads hit the marketplace cache (%v).", ttl)
+		case CacheMisses:
+			fmt.Fprintf(&b, "its subscription reads missed the marketplace cache (%v), as for a seller metering each customer hourly.", ttl)
+		default:
+			fmt.Fprintf(&b, "that is near the marketplace cache's %v, where a small slowdown turns hits into misses: figures at this sizing are unstable, pin --customers (docs/benchmarks.md#running-it).", ttl)
+		}
+	}
+	for _, r := range s.Results {
 		if r.AuditWriteShare != nil {
 			fmt.Fprintf(&b, "\n%s: audit batches held the database writer %.1f%% of its write time (mpmeter_audit_store_write_seconds / (that + mpmeter_store_commit_seconds)).", r.Target, 100**r.AuditWriteShare)
 		}
@@ -406,7 +426,7 @@ func (s *SuiteReport) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	if bytes.Contains(b.Bytes(), []byte("audit batches held")) || bytes.Contains(b.Bytes(), []byte(" commits of ")) || s.Interleaved != nil {
+	if bytes.Contains(b.Bytes(), []byte("audit batches held")) || bytes.Contains(b.Bytes(), []byte(" commits of ")) || bytes.Contains(b.Bytes(), []byte("a customer came back")) || s.Interleaved != nil {
 		b.WriteString("\n")
 	}
 	_, err := w.Write(b.Bytes())
