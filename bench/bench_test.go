@@ -470,3 +470,51 @@ func TestCacheRegime(t *testing.T) {
 		t.Fatal("a revisit interval without BatchMeterUsage")
 	}
 }
+
+// Prime stores one record per customer a day back, and a run after it
+// still finds every slot of its own window new.
+func TestPrime(t *testing.T) {
+	ctx := context.Background()
+	const customers = 4000 // slots for a smoke run at ~100k records/s
+	m := Marketplace(customers, 10)
+	plan, err := NewPlan(m, Region, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := Start(ctx, KindSQLite, "", m, TargetOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Stop()
+	if err := Prime(ctx, target, plan); err != nil {
+		t.Fatal(err)
+	}
+	totals, err := target.Store.UsageTotals(ctx, mpmeter.UsageFilter{ProductCode: plan.SaaSProduct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records int64
+	accounts := map[string]bool{}
+	for _, tot := range totals {
+		records += tot.Records
+		accounts[tot.CustomerAccountID] = true
+	}
+	if records != customers || len(accounts) != customers {
+		t.Fatalf("primed %d records over %d accounts, want one for each of %d customers", records, len(accounts), customers)
+	}
+	rep, err := Run(ctx, Config{Endpoints: target.Endpoints, Target: KindSQLite, Concurrency: 2, Duration: smokeDuration(), Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := rep.Op(OpBatch); o == nil || o.Records == 0 || o.Statuses["Success"] != o.Records || len(rep.Errors) != 0 {
+		t.Fatalf("after priming: %+v, errors %v", o, rep.Errors)
+	}
+	ceiling, err := Start(ctx, KindCeiling, "", m, TargetOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ceiling.Stop()
+	if err := Prime(ctx, ceiling, plan); err != nil {
+		t.Fatalf("priming the ceiling (a no-op): %v", err)
+	}
+}

@@ -367,3 +367,24 @@ func (g *GrowthResult) WriteText(w io.Writer) error {
 	_, err := w.Write(b.Bytes())
 	return err
 }
+
+// Prime stores one record of every customer, an hour's worth spread over
+// the hour a day before now, straight into the target's store: each
+// customer's dictionary rows (its party and its agreement's dedup anchor)
+// then exist, as for a seller who metered these customers before, and a
+// run measures the steady state instead of every customer's first record
+// (SuiteConfig.Prime, mpmeter-bench --prime). The ceiling stores nothing
+// and is left alone.
+func Prime(ctx context.Context, t *Target, plan *Plan) error {
+	if t.Kind == KindCeiling || t.Store == nil {
+		return nil
+	}
+	n := int64(len(plan.Subscriptions))
+	if n == 0 {
+		return nil
+	}
+	g := GrowthConfig{}
+	g.defaults(t.Kind)
+	hour := time.Now().Add(-24 * time.Hour).Truncate(time.Hour)
+	return prefill(ctx, t.Store, plan, hour, n, 0, n, g)
+}

@@ -140,6 +140,11 @@ func runInterleaved(ctx context.Context, cfg SuiteConfig, load Config, m *seed.F
 		}
 		it.t, it.res.SetupSeconds = t, t.SetupSeconds
 		live = append(live, it)
+		if cfg.Prime {
+			if err := primeTarget(ctx, t, load.Plan, progress); err != nil {
+				return rep, err
+			}
+		}
 	}
 	if len(live) == 0 {
 		return rep, ctx.Err()

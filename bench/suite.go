@@ -37,6 +37,9 @@ type SuiteConfig struct {
 	Dir string
 	// KeepDB is TargetOptions.KeepDB for RunGrowth's SQLite target.
 	KeepDB string
+	// Prime runs Prime on every storing target before its run (and before
+	// the first slice of an interleaved run).
+	Prime bool
 	// CPUProfile, when set, is a file to write a CPU profile of each
 	// target's run to (warm-up and measurement only, not setup). With more
 	// than one target the target's name is put before the extension:
@@ -172,6 +175,12 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteReport, error) {
 			continue
 		}
 		res.SetupSeconds = t.SetupSeconds
+		if cfg.Prime {
+			if err := primeTarget(ctx, t, plan, progress); err != nil {
+				t.Stop()
+				return rep, err
+			}
+		}
 		l := load
 		l.Target, l.Endpoint, l.Endpoints = kind, "", t.Endpoints
 		l.Wrap = t.Kind == KindCeiling // it stores nothing: a slot may repeat
@@ -494,4 +503,17 @@ func RunGrowth(ctx context.Context, cfg SuiteConfig, g GrowthConfig) (*SuiteRepo
 		rep.Growth = append(rep.Growth, res)
 	}
 	return rep, ctx.Err()
+}
+
+// primeTarget is Prime with a progress line.
+func primeTarget(ctx context.Context, t *Target, plan *Plan, progress func(string, ...any)) error {
+	if t.Kind == KindCeiling {
+		return nil
+	}
+	began := time.Now()
+	if err := Prime(ctx, t, plan); err != nil {
+		return fmt.Errorf("target %s: %w", t.Name, err)
+	}
+	progress("target %s: primed %d customers (one record each, a day back) in %.1fs", t.Name, len(plan.Subscriptions), time.Since(began).Seconds())
+	return nil
 }

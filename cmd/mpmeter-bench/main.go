@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	writeSeed := fs.String("write-seed", "", "write the generated bench marketplace (--customers, --workloads) as a seed file and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each target's run (warm-up and measurement; with several targets, FILE becomes FILE.<target>); client goroutines carry pprof label side=client, servers side=server")
 	dir := fs.String("dir", "", "directory for the SQLite targets' databases (default: the system's temporary directory; use a real disk)")
+	prime := fs.Bool("prime", false, "before measuring, store one record of every customer (a day back, straight into each storing target's store), so that the run meets customers seen before (the steady state of a seller metering hourly) instead of every customer's first record")
 	interleave := fs.Duration("interleave", 0, "A/B mode: start every target, then switch the load between them every DURATION (ABBA order) until each had --duration; reports each round's ratio to the first target (e.g. --targets sqlite:noaudit,sqlite:audit --interleave 5s --duration 60s)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	render := fs.String("render", "", "print the tables of a --json result file and exit (runs nothing); several comma-separated files of --interleave runs of the same targets are pooled: the median of all their rounds with its confidence interval, and each run's own ratio")
@@ -201,7 +202,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cfg := bench.SuiteConfig{
 			Targets: splitList(list), PostgresDSN: *pgDSN, Load: load, Seed: m,
 			Dir: *dir, CPUProfile: *cpuProfile, Progress: progress, KeepDB: *growthKeep,
-			NoAudit: !*withAudit, Interleave: *interleave,
+			NoAudit: !*withAudit, Interleave: *interleave, Prime: *prime,
 		}
 		if *growth > 0 {
 			if *jsonPath != "" {
