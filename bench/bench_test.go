@@ -486,8 +486,8 @@ func TestPrime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer target.Stop()
-	if err := Prime(ctx, target, plan); err != nil {
-		t.Fatal(err)
+	if n, err := Prime(ctx, target, plan); err != nil || n != customers {
+		t.Fatalf("Prime stored %d records, %v; want %d", n, err, customers)
 	}
 	totals, err := target.Store.UsageTotals(ctx, mpmeter.UsageFilter{ProductCode: plan.SaaSProduct})
 	if err != nil {
@@ -514,7 +514,7 @@ func TestPrime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ceiling.Stop()
-	if err := Prime(ctx, ceiling, plan); err != nil {
-		t.Fatalf("priming the ceiling (a no-op): %v", err)
+	if n, err := Prime(ctx, ceiling, plan); err != nil || n != 0 {
+		t.Fatalf("priming the ceiling (a no-op) stored %d records: %v", n, err)
 	}
 }

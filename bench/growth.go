@@ -373,18 +373,18 @@ func (g *GrowthResult) WriteText(w io.Writer) error {
 // customer's dictionary rows (its party and its agreement's dedup anchor)
 // then exist, as for a seller who metered these customers before, and a
 // run measures the steady state instead of every customer's first record
-// (SuiteConfig.Prime, mpmeter-bench --prime). The ceiling stores nothing
-// and is left alone.
-func Prime(ctx context.Context, t *Target, plan *Plan) error {
-	if t.Kind == KindCeiling || t.Store == nil {
-		return nil
-	}
-	n := int64(len(plan.Subscriptions))
-	if n == 0 {
-		return nil
+// (SuiteConfig.Prime, mpmeter-bench --prime). It returns how many records
+// it stored: none for the ceiling, which stores nothing and is left alone.
+func Prime(ctx context.Context, t *Target, plan *Plan) (int, error) {
+	n := len(plan.Subscriptions)
+	if t.Kind == KindCeiling || t.Store == nil || n == 0 {
+		return 0, nil
 	}
 	g := GrowthConfig{}
 	g.defaults(t.Kind)
 	hour := time.Now().Add(-24 * time.Hour).Truncate(time.Hour)
-	return prefill(ctx, t.Store, plan, hour, n, 0, n, g)
+	if err := prefill(ctx, t.Store, plan, hour, int64(n), 0, int64(n), g); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -222,7 +222,7 @@ func (it *interleavedTarget) slice(ctx context.Context, load Config, d time.Dura
 		l.Warmup = 0
 	}
 	l.Base, l.FirstBatchSlot, l.FirstMeterSlot = it.base, it.nextBatch, it.nextMeter
-	before, began := storeCounters(ctx, it.t.Endpoint()), time.Now()
+	before, began := it.t.storeCounters(ctx), time.Now()
 	r, err := Run(ctx, l)
 	if err != nil {
 		return err
@@ -232,7 +232,7 @@ func (it *interleavedTarget) slice(ctx context.Context, load Config, d time.Dura
 		return fmt.Errorf("flushing the audit log: %w", err)
 	}
 	r.stretch(time.Since(flushBegan))
-	after := storeCounters(ctx, it.t.Endpoint())
+	after := it.t.storeCounters(ctx)
 	if before != nil && after != nil {
 		if it.store == nil {
 			it.store = &StoreStats{}
